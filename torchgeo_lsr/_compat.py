@@ -1,0 +1,26 @@
+"""The one place where the supported TorchGeo lines (0.8.x and 0.9/0.10.x) differ.
+
+Everything else in the package imports TorchGeo names from here when they moved
+between releases. Our own data path (datasets, samplers, datamodule) does not use the
+parts of TorchGeo that changed (sample keys, sampler outputs, NLCD ordinal maps), so
+the shim stays small.
+"""
+
+from __future__ import annotations
+
+import torchgeo
+from packaging.version import Version
+
+__all__ = ["TORCHGEO_VERSION", "BaseTask", "SemanticSegmentationTask"]
+
+#: Installed TorchGeo release.
+TORCHGEO_VERSION = Version(torchgeo.__version__)
+
+if Version("0.9") <= TORCHGEO_VERSION:
+    from torchgeo.tasks import BaseTask
+    from torchgeo.tasks import SemanticSegmentation as SemanticSegmentationTask
+else:  # pragma: no cover - exercised on the 0.8 line
+    from torchgeo.trainers import (  # type: ignore[no-redef,attr-defined]
+        BaseTask,
+        SemanticSegmentationTask,
+    )

@@ -1,0 +1,112 @@
+"""Command-line interface: ``torchgeo-lsr SUBCOMMAND ...``.
+
+``fit``, ``validate``, ``test`` and ``predict`` run a :class:`LightningCLI` configured
+as :func:`torchgeo.main.main` (same GDAL environment, same base classes), so the same
+YAML configs also run under ``torchgeo fit``. Other subcommands are the project's
+own tools and are listed by ``torchgeo-lsr --help``.
+
+.. versionadded:: 0.1
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+import torchgeo
+from lightning.pytorch.cli import ArgsType, LightningCLI
+from torchgeo.datamodules import BaseDataModule
+
+import torchgeo_lsr.datamodules
+import torchgeo_lsr.trainers  # noqa: F401
+
+from . import __version__
+from ._compat import BaseTask
+
+__all__ = ["LIGHTNING_SUBCOMMANDS", "TOOLS", "lightning_main", "main"]
+
+#: Subcommands handled by Lightning.
+LIGHTNING_SUBCOMMANDS = ("fit", "validate", "test", "predict")
+
+#: The project's own subcommands: name -> (entry point taking argv, one-line help).
+TOOLS: dict[str, tuple[Callable[[Sequence[str]], int | None], str]] = {}
+
+#: Cloud-optimised GeoTIFF reading, as in ``torchgeo.main`` (from pangeo-data/cog-best-practices).
+GDAL_ENV = {
+    "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
+    "AWS_NO_SIGN_REQUEST": "YES",
+    "GDAL_MAX_RAW_BLOCK_CACHE_SIZE": "200000000",
+    "GDAL_SWATH_SIZE": "200000000",
+    "VSI_CURL_CACHE_SIZE": "200000000",
+}
+
+
+def lightning_main(args: ArgsType = None) -> LightningCLI:
+    """Run a Lightning subcommand (``fit``, ``validate``, ``test``, ``predict``).
+
+    Args:
+        args: command-line arguments without the program name; None reads ``sys.argv``.
+
+    Returns:
+        The finished CLI object (its ``trainer``, ``model`` and ``datamodule``).
+    """
+    os.environ.update(GDAL_ENV)
+    return LightningCLI(
+        model_class=BaseTask,
+        datamodule_class=BaseDataModule,
+        seed_everything_default=0,
+        parser_kwargs={"version": f"torchgeo-lsr {__version__} (torchgeo {torchgeo.__version__})"},
+        subclass_mode_model=True,
+        subclass_mode_data=True,
+        save_config_kwargs={"overwrite": True},
+        args=args,
+    )
+
+
+def _usage() -> str:
+    lines = [
+        f"torchgeo-lsr {__version__}: label super-resolution for TorchGeo",
+        "",
+        "usage: torchgeo-lsr SUBCOMMAND [options]   (torchgeo-lsr SUBCOMMAND --help for options)",
+        "",
+        "training (Lightning, YAML configs with class_path/init_args, as `torchgeo fit`):",
+        "  fit        train a model:          torchgeo-lsr fit --config configs/tiny.yaml",
+        "  validate   score on the val split",
+        "  test       score on the test split",
+        "  predict    run the model on the predict split",
+    ]
+    if TOOLS:
+        lines += ["", "tools:"]
+        lines += [f"  {name:<10} {summary}" for name, (_, summary) in sorted(TOOLS.items())]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int | None:
+    """Entry point of the ``torchgeo-lsr`` console script.
+
+    Args:
+        argv: arguments without the program name; None reads ``sys.argv``.
+
+    Returns:
+        The tool's exit status (Lightning subcommands exit through Lightning).
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help"):
+        print(_usage())
+        return 0
+    if args[0] == "--version":
+        print(f"torchgeo-lsr {__version__} (torchgeo {torchgeo.__version__})")
+        return 0
+    if args[0] in LIGHTNING_SUBCOMMANDS:
+        # Let Lightning read sys.argv itself when we were called as a script.
+        lightning_main(None if argv is None else args)
+        return 0
+    if args[0] in TOOLS:
+        return TOOLS[args[0]][0](args[1:])
+    print(f"torchgeo-lsr: unknown subcommand {args[0]!r}\n\n{_usage()}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

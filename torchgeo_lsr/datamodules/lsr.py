@@ -1,0 +1,235 @@
+"""Lightning data module for label super-resolution on a region's tiles.
+
+.. versionadded:: 0.1
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader
+from torchgeo.datamodules import BaseDataModule
+
+from ..datasets import AlignedTile, PatchDataset, list_rasters, match_by_stem, read_aligned_tile
+from ..samplers import GridPatchSampler, RandomPatchSampler
+
+__all__ = ["LSRDataModule", "dihedral_augment"]
+
+PathList = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
+
+#: Batch keys that hold rasters on the imagery grid (augmented together).
+SPATIAL_KEYS = ("image", "prior", "mask", "valid")
+
+
+def dihedral_augment(
+    batch: dict[str, Tensor], generator: torch.Generator | None = None
+) -> dict[str, Tensor]:
+    """Apply one random flip and 90° rotation per sample, the same to every spatial key.
+
+    Args:
+        batch: tensors ``(B, ..., H, W)`` under :data:`SPATIAL_KEYS`; other keys pass
+            through. ``H == W`` is required for rotations.
+        generator: optional random generator (on the CPU).
+
+    Returns:
+        A new dict with the augmented tensors.
+    """
+    keys = [k for k in SPATIAL_KEYS if k in batch]
+    size = batch["image"].shape[0]
+    draws = torch.randint(0, 8, (size,), generator=generator).tolist()
+    out = dict(batch)
+    for key in keys:
+        parts = []
+        for i, d in enumerate(draws):
+            x = batch[key][i]
+            if d >= 4:
+                x = x.flip(-1)
+            parts.append(torch.rot90(x, d % 4, dims=(-2, -1)))
+        out[key] = torch.stack(parts)
+    return out
+
+
+class LSRDataModule(BaseDataModule):
+    """Imagery + prior (+ optional hi-res labels) of a region, as random and grid patches.
+
+    Each imagery tile defines a grid; the prior and labels (any CRS, any resolution; one
+    file per tile with the same stem, or one file for the whole region) are warped onto
+    it once in :meth:`setup`, after which patches are plain array slices.
+
+    Training draws ``train_length`` random patches per epoch, mixing tiles in every
+    batch. Validation and test cover their tiles with a grid of patches. Prediction
+    covers every tile with a grid of ``patch_size`` and ``predict_stride``. Images are
+    normalised as ``(x - mean) / std`` and training batches get a random flip and 90°
+    rotation, applied identically to image, prior and labels.
+
+    Without ``val_tiles``, training is transductive (paper §4.3): every tile is used for
+    training and validation, and labels, if any, only score.
+
+    Args:
+        images: imagery GeoTIFFs or directories.
+        priors: prior GeoTIFFs or directories (one band per class).
+        labels: optional hi-res label GeoTIFFs or directories.
+        patch_size: side of the square patches in pixels.
+        batch_size: patches per batch.
+        num_workers: data-loading worker processes.
+        train_length: random patches per training epoch.
+        val_tiles: imagery stems held out for validation (and test, unless
+            ``test_tiles``); None for transductive training.
+        test_tiles: imagery stems for testing; defaults to the validation tiles.
+        label_map: mapping from stored label codes to class indices; other codes are
+            ignored.
+        ignore_index: label index that metrics ignore (nodata).
+        mean: per-band mean (or one value) subtracted from the imagery.
+        std: per-band scale (or one value) dividing the imagery.
+        augment: random flips and rotations of training patches.
+        predict_stride: grid step for prediction (overlap = patch_size - stride).
+        seed: seed of the training patch sampler.
+    """
+
+    def __init__(
+        self,
+        images: PathList,
+        priors: PathList,
+        labels: PathList | None = None,
+        patch_size: int = 128,
+        batch_size: int = 16,
+        num_workers: int = 0,
+        train_length: int = 1024,
+        val_tiles: list[str] | None = None,
+        test_tiles: list[str] | None = None,
+        label_map: dict[int, int] | None = None,
+        ignore_index: int = 255,
+        mean: float | list[float] = 0.0,
+        std: float | list[float] = 255.0,
+        augment: bool = True,
+        predict_stride: int | None = None,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(PatchDataset, batch_size, num_workers)
+        self.images, self.priors, self.labels = images, priors, labels
+        self.patch_size = patch_size
+        self.train_length = train_length
+        self.val_tiles = val_tiles
+        self.test_tiles = test_tiles
+        self.label_map = label_map
+        self.ignore_index = ignore_index
+        self.mean = torch.as_tensor(mean, dtype=torch.float32)
+        self.std = torch.as_tensor(std, dtype=torch.float32)
+        if (self.std == 0).any():
+            raise ValueError(f"std must be non-zero, got {std}")
+        self.augment = augment
+        self.predict_stride = predict_stride
+        self.seed = seed
+        self.tiles: list[AlignedTile] = []
+
+    # ------------------------------------------------------------- setup
+    def setup(self, stage: str) -> None:
+        """Read and align every tile once (later calls reuse them)."""
+        if not self.tiles:
+            self.tiles = self._read_tiles()
+        names = [t.name for t in self.tiles]
+        for option, value in (("val_tiles", self.val_tiles), ("test_tiles", self.test_tiles)):
+            unknown = sorted(set(value or []) - set(names))
+            if unknown:
+                raise ValueError(f"{option}: no imagery tile named {unknown}; tiles are {names}")
+        held_out = set(self.val_tiles or [])
+        train = [t for t in self.tiles if t.name not in held_out] if held_out else self.tiles
+        if not train:
+            raise ValueError("val_tiles holds out every tile; nothing is left to train on")
+        val = [t for t in self.tiles if t.name in held_out] if held_out else self.tiles
+        test_names = set(self.test_tiles or []) or held_out
+        test = [t for t in self.tiles if t.name in test_names] if test_names else self.tiles
+        self.train_dataset, self.val_dataset = PatchDataset(train), PatchDataset(val)
+        self.test_dataset, self.predict_dataset = PatchDataset(test), PatchDataset(self.tiles)
+
+    def _read_tiles(self) -> list[AlignedTile]:
+        images = list_rasters(self.images, "images")
+        priors = match_by_stem(images, list_rasters(self.priors, "priors"), "priors")
+        labels: Sequence[Path | None] = [None] * len(images)
+        if self.labels is not None:
+            labels = match_by_stem(images, list_rasters(self.labels, "labels"), "labels")
+        tiles = [
+            read_aligned_tile(
+                img, pri, lab, label_map=self.label_map, ignore_index=self.ignore_index
+            )
+            for img, pri, lab in zip(images, priors, labels, strict=True)
+        ]
+        bands = {t.image.shape[0] for t in tiles}
+        classes = {t.prior.shape[0] for t in tiles if t.prior is not None}
+        if len(bands) > 1 or len(classes) > 1:
+            raise ValueError(
+                f"tiles disagree: image bands {sorted(bands)}, prior classes {sorted(classes)}"
+            )
+        if self.mean.numel() not in (1, *bands) or self.std.numel() not in (1, *bands):
+            raise ValueError(
+                f"mean/std need 1 or {bands.pop()} values, "
+                f"got {self.mean.numel()}/{self.std.numel()}"
+            )
+        return tiles
+
+    # ------------------------------------------------------- dataloaders
+    def _loader(
+        self, dataset: PatchDataset | None, sampler: Any, shuffle_seed: bool = False
+    ) -> DataLoader[dict[str, Tensor]]:
+        if dataset is None:
+            raise RuntimeError("call setup() before asking for a dataloader")
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            sampler=sampler,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    @staticmethod
+    def _shapes(dataset: PatchDataset) -> list[tuple[int, int]]:
+        return [t.shape for t in dataset.tiles]
+
+    def train_dataloader(self) -> DataLoader[dict[str, Tensor]]:
+        """Random patches from the training tiles."""
+        ds = self.train_dataset
+        assert isinstance(ds, PatchDataset)
+        sampler = RandomPatchSampler(
+            self._shapes(ds), self.patch_size, self.train_length, self.seed
+        )
+        return self._loader(ds, sampler)
+
+    def _grid_loader(
+        self, dataset: Any, stride: int | None = None
+    ) -> DataLoader[dict[str, Tensor]]:
+        assert isinstance(dataset, PatchDataset)
+        return self._loader(
+            dataset, GridPatchSampler(self._shapes(dataset), self.patch_size, stride)
+        )
+
+    def val_dataloader(self) -> DataLoader[dict[str, Tensor]]:
+        """Grid patches over the validation tiles."""
+        return self._grid_loader(self.val_dataset)
+
+    def test_dataloader(self) -> DataLoader[dict[str, Tensor]]:
+        """Grid patches over the test tiles."""
+        return self._grid_loader(self.test_dataset)
+
+    def predict_dataloader(self) -> DataLoader[dict[str, Tensor]]:
+        """Grid patches (with ``predict_stride``) over every tile."""
+        return self._grid_loader(self.predict_dataset, self.predict_stride)
+
+    # ----------------------------------------------------- batch transforms
+    def on_after_batch_transfer(
+        self, batch: dict[str, Tensor], dataloader_idx: int
+    ) -> dict[str, Tensor]:
+        """Normalise the imagery; in training, augment image, prior and labels together."""
+        batch = dict(batch)
+        image = batch["image"].float()
+        view = (1, -1, 1, 1) if self.mean.numel() > 1 or self.std.numel() > 1 else (1, 1, 1, 1)
+        mean = self.mean.to(image.device).reshape(view)
+        std = self.std.to(image.device).reshape(view)
+        batch["image"] = (image - mean) / std
+        if self.augment and self.trainer is not None and self.trainer.training:
+            batch = dihedral_augment(batch)
+        return batch

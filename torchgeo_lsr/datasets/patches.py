@@ -1,0 +1,53 @@
+"""Tensor patches from aligned in-memory tiles.
+
+.. versionadded:: 0.1
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from ..samplers.patches import PatchIndex
+from .aligned import AlignedTile
+
+__all__ = ["PatchDataset"]
+
+
+class PatchDataset(Dataset[dict[str, Tensor]]):
+    """Map a :class:`~torchgeo_lsr.samplers.PatchIndex` to a tensor-only sample.
+
+    Samples hold ``image`` ``(C, S, S)`` float32 (values as stored), ``prior``
+    ``(K, S, S)`` float32 when the tiles have one, ``mask`` ``(S, S)`` int64 when they
+    have labels, and ``location`` ``(4,)`` int64 ``[tile, row, col, size]``. No CRS or
+    bounds objects: they differ between TorchGeo lines and do not collate.
+
+    Args:
+        tiles: aligned tiles.
+    """
+
+    def __init__(self, tiles: Sequence[AlignedTile]) -> None:
+        self.tiles = list(tiles)
+
+    def __getitem__(self, index: PatchIndex | tuple[int, int, int, int]) -> dict[str, Tensor]:
+        """Cut one patch out of its tile."""
+        t, r, c, s = index
+        tile = self.tiles[t]
+        window = np.s_[..., r : r + s, c : c + s]
+        sample = {
+            "image": torch.from_numpy(np.ascontiguousarray(tile.image[window], dtype=np.float32)),
+            "location": torch.tensor([t, r, c, s], dtype=torch.long),
+        }
+        if tile.prior is not None:
+            sample["prior"] = torch.from_numpy(np.ascontiguousarray(tile.prior[window]))
+        if tile.mask is not None:
+            sample["mask"] = torch.from_numpy(np.ascontiguousarray(tile.mask[window]))
+        return sample
+
+    def __len__(self) -> int:
+        """Number of tiles (patches are addressed by the sampler, not by position)."""
+        return len(self.tiles)

@@ -1,0 +1,418 @@
+r"""Label super-resolution losses: QR, RQ and the weak-supervision baselines.
+
+Every loss takes the network's class *probabilities* ``q`` and a prior belief ``prior``
+(``P``) of the same shape, either ``(B, C)`` (one prediction per instance) or
+``(B, C, H, W)`` (one per pixel), plus an optional boolean ``valid`` mask of shape
+``(B,)`` or ``(B, H, W)``. Invalid instances take no part in any sum or mean.
+
+The implicit posterior of Malkin et al. (2022), "Resolving label uncertainty with
+implicit generative models", is
+
+.. math::
+
+    r_i(l) = \frac{P_i(l)\, q_i(l) / \sum_j q_j(l)}{\sum_k P_i(k)\, q_i(k) / \sum_j q_j(k)},
+
+where the denominator :math:`\sum_j q_j(l)` runs over all valid instances of the batch
+(or is an online estimate of it, see :class:`QRLoss`). QR minimises
+:math:`\mathrm{KL}(q\,\|\,r)` and RQ minimises :math:`\mathrm{KL}(r\,\|\,q)`.
+
+Each loss is a pure function plus a thin :class:`torch.nn.Module` that stores its
+options, in the style of Kornia. Smoothing keeps inputs on the simplex:
+``(p + eps) / (1 + C * eps)``.
+
+.. versionadded:: 0.1
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+__all__ = [
+    "HardCrossEntropyLoss",
+    "NLLUnionLoss",
+    "QRForm",
+    "QRLoss",
+    "RQLoss",
+    "SoftCrossEntropyLoss",
+    "class_mean",
+    "hard_cross_entropy",
+    "implicit_posterior",
+    "log_implicit_posterior",
+    "nll_union",
+    "qr_loss",
+    "rq_loss",
+    "smooth_probs",
+    "soft_cross_entropy",
+]
+
+QRForm = Literal["free_energy", "kl"]
+
+#: The paper's additive smoothing of q and P.
+DEFAULT_SMOOTHING = 1e-4
+
+
+def _check_inputs(q: Tensor, prior: Tensor, valid: Tensor | None) -> Tensor:
+    """Validate shapes and return a boolean validity mask of shape ``q.shape[:1] + q.shape[2:]``."""
+    if q.ndim not in (2, 4):
+        raise ValueError(f"q must have shape (B, C) or (B, C, H, W), got {tuple(q.shape)}")
+    if prior.shape != q.shape:
+        raise ValueError(
+            f"prior must have the same shape as q {tuple(q.shape)}, got {tuple(prior.shape)}"
+        )
+    expected = q.shape[:1] + q.shape[2:]
+    if valid is None:
+        return torch.ones(expected, dtype=torch.bool, device=q.device)
+    if valid.shape != expected:
+        raise ValueError(
+            f"valid must have shape {tuple(expected)} (q without its class axis), "
+            f"got {tuple(valid.shape)}"
+        )
+    if valid.dtype != torch.bool:
+        raise TypeError(f"valid must be a boolean tensor, got {valid.dtype}")
+    return valid
+
+
+def _safe_log(x: Tensor) -> Tensor:
+    """``log(x)`` with zeros mapped to ``log(tiny)`` so that gradients stay finite."""
+    return torch.log(x.clamp_min(torch.finfo(x.dtype).tiny))
+
+
+def _to_rows(x: Tensor) -> Tensor:
+    """Move the class axis last and flatten: ``(B, C, ...) -> (N, C)``."""
+    return x.movedim(1, -1).reshape(-1, x.shape[1])
+
+
+def smooth_probs(p: Tensor, eps: float = DEFAULT_SMOOTHING) -> Tensor:
+    """Additive smoothing that keeps a probability vector on the simplex.
+
+    Args:
+        p: probabilities ``(B, C, ...)``, summing to 1 over axis 1.
+        eps: mass added to every class before renormalising.
+
+    Returns:
+        ``(p + eps) / (1 + C * eps)``, same shape as ``p``.
+
+    Example:
+        >>> smooth_probs(torch.tensor([[1.0, 0.0]]), 0.5)
+        tensor([[0.7500, 0.2500]])
+    """
+    if eps < 0:
+        raise ValueError(f"smoothing must be >= 0, got {eps}")
+    if eps == 0:
+        return p
+    return (p + eps) / (1 + p.shape[1] * eps)
+
+
+def class_mean(q: Tensor, valid: Tensor | None = None) -> Tensor:
+    r"""Mean of ``q`` over all valid instances, per class.
+
+    This is the implicit posterior's denominator :math:`\sum_j q_j(l)` divided by the
+    number of valid instances; the division cancels in the posterior's normalisation.
+
+    Args:
+        q: probabilities ``(B, C)`` or ``(B, C, H, W)``.
+        valid: optional boolean mask ``(B,)`` or ``(B, H, W)``.
+
+    Returns:
+        ``(C,)`` tensor. With no valid instance, a uniform vector.
+    """
+    valid = _check_inputs(q, q, valid)
+    rows = _to_rows(q)[valid.reshape(-1)]
+    if rows.shape[0] == 0:
+        return torch.full((q.shape[1],), 1.0 / q.shape[1], dtype=q.dtype, device=q.device)
+    return rows.mean(dim=0)
+
+
+def log_implicit_posterior(
+    q: Tensor, prior: Tensor, q_mean: Tensor | None = None, valid: Tensor | None = None
+) -> Tensor:
+    """Log of the implicit posterior ``r``: ``log_softmax_C(log q - log q_mean + log P)``.
+
+    Args:
+        q: probabilities ``(B, C)`` or ``(B, C, H, W)``.
+        prior: prior probabilities, same shape as ``q``.
+        q_mean: ``(C,)`` estimate of the per-class mean of ``q``; by default
+            :func:`class_mean` of ``q`` over the valid instances of this batch.
+        valid: optional boolean mask ``(B,)`` or ``(B, H, W)``.
+
+    Returns:
+        ``log r``, same shape as ``q``. Gradients flow through ``q`` and ``q_mean``.
+    """
+    valid = _check_inputs(q, prior, valid)
+    if q_mean is None:
+        q_mean = class_mean(q, valid)
+    view = (1, -1) + (1,) * (q.ndim - 2)
+    logits = _safe_log(q) - _safe_log(q_mean).reshape(view) + _safe_log(prior)
+    return torch.log_softmax(logits, dim=1)
+
+
+def implicit_posterior(
+    q: Tensor, prior: Tensor, q_mean: Tensor | None = None, valid: Tensor | None = None
+) -> Tensor:
+    """Implicit posterior ``r_i(l) ∝ P_i(l) q_i(l) / Σ_j q_j(l)``.
+
+    See :func:`log_implicit_posterior` for the arguments.
+
+    Example:
+        >>> q = torch.tensor([[0.9, 0.1], [0.2, 0.8]])
+        >>> r = implicit_posterior(q, torch.full_like(q, 0.5))  # uniform prior: r = q / q̄
+        >>> torch.allclose(r.sum(dim=1), torch.ones(2))
+        True
+    """
+    return log_implicit_posterior(q, prior, q_mean, valid).exp()
+
+
+def _masked_mean(per_instance: Tensor, valid: Tensor) -> Tensor:
+    """Mean of a ``(B, ...)`` tensor over valid entries; 0 (with a graph) if none is valid."""
+    weights = valid.to(per_instance.dtype)
+    return (per_instance * weights).sum() / weights.sum().clamp_min(1)
+
+
+def qr_loss(
+    q: Tensor,
+    prior: Tensor,
+    valid: Tensor | None = None,
+    *,
+    form: QRForm = "free_energy",
+    q_mean: Tensor | None = None,
+) -> Tensor:
+    r"""QR loss: the network ``q`` fitted to the implicit posterior ``r``.
+
+    ``form="free_energy"`` is the paper's eq. (4),
+
+    .. math:: \sum_l \bar q_l \log \hat q_l - \frac{1}{N}\sum_i \sum_l q_i(l) \log P_i(l),
+
+    with :math:`\bar q` the batch mean of q over valid instances and :math:`\hat q` the
+    denominator estimate (``q_mean``; :math:`\bar q` itself by default, which gives
+    eq. (4) to the letter and TorchGeo's ``QRLoss``).
+    ``form="kl"`` is :math:`\frac{1}{N}\sum_i \mathrm{KL}(q_i \| r_i)`, the paper's Fig. 2.
+
+    Args:
+        q: probabilities ``(B, C)`` or ``(B, C, H, W)``.
+        prior: prior probabilities, same shape.
+        valid: optional boolean mask ``(B,)`` or ``(B, H, W)``.
+        form: ``"free_energy"`` or ``"kl"``.
+        q_mean: optional ``(C,)`` denominator estimate (e.g. a running mean).
+
+    Returns:
+        Scalar loss.
+
+    Example:
+        >>> q = torch.tensor([[0.7, 0.3], [0.4, 0.6]])
+        >>> p = torch.tensor([[0.9, 0.1], [0.5, 0.5]])
+        >>> round(qr_loss(q, p, form="kl").item(), 4)
+        0.1518
+    """
+    valid = _check_inputs(q, prior, valid)
+    batch_mean = class_mean(q, valid)
+    if q_mean is None:
+        q_mean = batch_mean
+    match form:
+        case "free_energy":
+            entropy_term = (batch_mean * _safe_log(q_mean)).sum()
+            cross = (q * _safe_log(prior)).sum(dim=1)
+            return entropy_term - _masked_mean(cross, valid)
+        case "kl":
+            log_r = log_implicit_posterior(q, prior, q_mean, valid)
+            kl = (q * (_safe_log(q) - log_r)).sum(dim=1)
+            return _masked_mean(kl, valid)
+        case _:
+            raise ValueError(f"form must be 'free_energy' or 'kl', got {form!r}")
+
+
+def rq_loss(
+    q: Tensor,
+    prior: Tensor,
+    valid: Tensor | None = None,
+    *,
+    q_mean: Tensor | None = None,
+) -> Tensor:
+    r"""RQ loss :math:`\frac{1}{N}\sum_i \mathrm{KL}(r_i \| q_i)`, gradients through ``r``.
+
+    Args:
+        q: probabilities ``(B, C)`` or ``(B, C, H, W)``.
+        prior: prior probabilities, same shape.
+        valid: optional boolean mask ``(B,)`` or ``(B, H, W)``.
+        q_mean: optional ``(C,)`` denominator estimate (e.g. a running mean).
+
+    Returns:
+        Scalar loss. For a one-hot prior it equals the cross-entropy of ``q``
+        against that class.
+    """
+    valid = _check_inputs(q, prior, valid)
+    log_r = log_implicit_posterior(q, prior, q_mean, valid)
+    kl = (log_r.exp() * (log_r - _safe_log(q))).sum(dim=1)
+    return _masked_mean(kl, valid)
+
+
+def soft_cross_entropy(q: Tensor, prior: Tensor, valid: Tensor | None = None) -> Tensor:
+    r"""Cross-entropy against the soft prior, :math:`-\frac{1}{N}\sum_i\sum_l P_i(l)\log q_i(l)`."""
+    valid = _check_inputs(q, prior, valid)
+    return _masked_mean(-(prior * _safe_log(q)).sum(dim=1), valid)
+
+
+def hard_cross_entropy(q: Tensor, prior: Tensor, valid: Tensor | None = None) -> Tensor:
+    r"""Cross-entropy against the prior's argmax ("hard naive").
+
+    :math:`-\frac{1}{N}\sum_i \log q_i(\arg\max_l P_i(l))`.
+    """
+    valid = _check_inputs(q, prior, valid)
+    target = prior.argmax(dim=1, keepdim=True)
+    return _masked_mean(-_safe_log(q).gather(1, target).squeeze(1), valid)
+
+
+def nll_union(q: Tensor, prior: Tensor, valid: Tensor | None = None) -> Tensor:
+    r"""Negative log-likelihood of the prior's label set.
+
+    :math:`-\frac{1}{N}\sum_i \log \sum_l P_i(l) q_i(l)`.
+    """
+    valid = _check_inputs(q, prior, valid)
+    return _masked_mean(-_safe_log((prior * q).sum(dim=1)), valid)
+
+
+class _ProbLoss(nn.Module):
+    """Shared smoothing of q and P for the loss modules."""
+
+    def __init__(
+        self,
+        prior_smoothing: float = DEFAULT_SMOOTHING,
+        output_smoothing: float = DEFAULT_SMOOTHING,
+    ) -> None:
+        super().__init__()
+        if prior_smoothing < 0 or output_smoothing < 0:
+            raise ValueError("prior_smoothing and output_smoothing must be >= 0")
+        self.prior_smoothing = prior_smoothing
+        self.output_smoothing = output_smoothing
+
+    def _smooth(self, q: Tensor, prior: Tensor) -> tuple[Tensor, Tensor]:
+        return smooth_probs(q, self.output_smoothing), smooth_probs(prior, self.prior_smoothing)
+
+
+class _ImplicitPosteriorLoss(_ProbLoss):
+    """Adds the optional online estimate of the denominator ``Σ_j q_j(l)``."""
+
+    running_mean: Tensor | None
+    num_updates: Tensor
+
+    def __init__(
+        self,
+        prior_smoothing: float = DEFAULT_SMOOTHING,
+        output_smoothing: float = DEFAULT_SMOOTHING,
+        momentum: float | None = None,
+        num_classes: int | None = None,
+    ) -> None:
+        super().__init__(prior_smoothing, output_smoothing)
+        if momentum is not None and not 0 <= momentum < 1:
+            raise ValueError(f"momentum must be in [0, 1) or None, got {momentum}")
+        self.momentum = momentum
+        # A buffer (saved in checkpoints) once the class count is known.
+        buffer = None if num_classes is None else torch.full((num_classes,), 1.0 / num_classes)
+        self.register_buffer("running_mean", buffer)
+        self.register_buffer("num_updates", torch.zeros((), dtype=torch.long))
+
+    def denominator(self, q: Tensor, valid: Tensor | None) -> Tensor | None:
+        """The ``(C,)`` denominator estimate to use for this batch, or None for the batch mean.
+
+        With ``momentum`` set, the estimate is ``m * running + (1 - m) * batch_mean`` where
+        the running part is detached and the batch part carries gradients (the paper's
+        §A remedy for small or unrepresentative batches). The running estimate is
+        updated only in training mode; the first batch initialises it.
+        """
+        if self.momentum is None:
+            return None
+        batch_mean = class_mean(q, valid)
+        running = self.running_mean
+        if running is None or running.shape != batch_mean.shape or self.num_updates == 0:
+            estimate = batch_mean
+        else:
+            running = running.to(batch_mean)
+            estimate = self.momentum * running + (1 - self.momentum) * batch_mean
+        if self.training:
+            self.running_mean = estimate.detach().clone()
+            self.num_updates.add_(1)
+        return estimate
+
+
+class QRLoss(_ImplicitPosteriorLoss):
+    """Module form of :func:`qr_loss` with smoothing and an optional online denominator.
+
+    Args:
+        form: ``"free_energy"`` (paper eq. 4, TorchGeo's ``QRLoss``) or ``"kl"`` (Fig. 2).
+        prior_smoothing: additive smoothing of the prior (paper: 1e-4).
+        output_smoothing: additive smoothing of q (paper: 1e-4).
+        momentum: if set, keep a running estimate of the per-class mean of q across
+            batches with this momentum; None uses each batch on its own.
+        num_classes: class count, to allocate the running estimate up front (so it is
+            saved in checkpoints from the start); inferred from the first batch if None.
+
+    Example:
+        >>> loss = QRLoss(form="kl", prior_smoothing=0, output_smoothing=0)
+        >>> q = torch.tensor([[0.7, 0.3], [0.4, 0.6]])
+        >>> p = torch.tensor([[0.9, 0.1], [0.5, 0.5]])
+        >>> round(loss(q, p).item(), 4)
+        0.1518
+    """
+
+    def __init__(
+        self,
+        form: QRForm = "free_energy",
+        prior_smoothing: float = DEFAULT_SMOOTHING,
+        output_smoothing: float = DEFAULT_SMOOTHING,
+        momentum: float | None = None,
+        num_classes: int | None = None,
+    ) -> None:
+        super().__init__(prior_smoothing, output_smoothing, momentum, num_classes)
+        if form not in ("free_energy", "kl"):
+            raise ValueError(f"form must be 'free_energy' or 'kl', got {form!r}")
+        self.form: QRForm = form
+
+    def forward(self, q: Tensor, prior: Tensor, valid: Tensor | None = None) -> Tensor:
+        """Compute the loss; see :func:`qr_loss` for shapes."""
+        q, prior = self._smooth(q, prior)
+        q_mean = self.denominator(q, valid)
+        return qr_loss(q, prior, valid, form=self.form, q_mean=q_mean)
+
+
+class RQLoss(_ImplicitPosteriorLoss):
+    """Module form of :func:`rq_loss`; arguments as :class:`QRLoss` without ``form``.
+
+    Example:
+        >>> loss = RQLoss(prior_smoothing=0, output_smoothing=0)
+        >>> q = torch.tensor([[0.7, 0.3], [0.4, 0.6]])
+        >>> onehot = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+        >>> round(loss(q, onehot).item(), 4)  # = cross-entropy
+        0.4338
+    """
+
+    def forward(self, q: Tensor, prior: Tensor, valid: Tensor | None = None) -> Tensor:
+        """Compute the loss; see :func:`rq_loss` for shapes."""
+        q, prior = self._smooth(q, prior)
+        q_mean = self.denominator(q, valid)
+        return rq_loss(q, prior, valid, q_mean=q_mean)
+
+
+class SoftCrossEntropyLoss(_ProbLoss):
+    """Module form of :func:`soft_cross_entropy` with smoothing of q and P."""
+
+    def forward(self, q: Tensor, prior: Tensor, valid: Tensor | None = None) -> Tensor:
+        """Compute the loss; see :func:`soft_cross_entropy`."""
+        return soft_cross_entropy(*self._smooth(q, prior), valid)
+
+
+class HardCrossEntropyLoss(_ProbLoss):
+    """Module form of :func:`hard_cross_entropy` with smoothing of q (P's argmax is unchanged)."""
+
+    def forward(self, q: Tensor, prior: Tensor, valid: Tensor | None = None) -> Tensor:
+        """Compute the loss; see :func:`hard_cross_entropy`."""
+        return hard_cross_entropy(*self._smooth(q, prior), valid)
+
+
+class NLLUnionLoss(_ProbLoss):
+    """Module form of :func:`nll_union` with smoothing of q and P."""
+
+    def forward(self, q: Tensor, prior: Tensor, valid: Tensor | None = None) -> Tensor:
+        """Compute the loss; see :func:`nll_union`."""
+        return nll_union(*self._smooth(q, prior), valid)

@@ -1,0 +1,5 @@
+"""Networks for label super-resolution."""
+
+from .fcn import FCN, LearnedPriorFCN
+
+__all__ = ["FCN", "LearnedPriorFCN"]

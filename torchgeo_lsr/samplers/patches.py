@@ -1,0 +1,142 @@
+"""Patch samplers over in-memory tiles.
+
+A sampler yields :class:`PatchIndex` tuples ``(tile, row, col, size)`` in pixel units of
+the imagery grid; :class:`torchgeo_lsr.datasets.PatchDataset` turns them into tensors.
+They are plain index samplers (no bounding boxes), so they behave the same on every
+TorchGeo line.
+
+.. versionadded:: 0.1
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import NamedTuple
+
+import torch
+from torch.utils.data import Sampler
+
+__all__ = ["GridPatchSampler", "PatchIndex", "RandomPatchSampler", "grid_offsets"]
+
+
+class PatchIndex(NamedTuple):
+    """Location of a square patch: tile index, top row, left column, side in pixels."""
+
+    tile: int
+    row: int
+    col: int
+    size: int
+
+
+def _check(shapes: Sequence[tuple[int, int]], size: int) -> None:
+    if size < 1:
+        raise ValueError(f"patch_size must be >= 1, got {size}")
+    small = [i for i, (h, w) in enumerate(shapes) if h < size or w < size]
+    if small:
+        raise ValueError(
+            f"tiles {small} are smaller than patch_size={size} px "
+            f"(shapes {[shapes[i] for i in small]}); use a smaller patch_size"
+        )
+
+
+class RandomPatchSampler(Sampler[PatchIndex]):
+    """Random patches fully inside their tile, tiles drawn in proportion to their area.
+
+    Consecutive draws are independent, so every batch mixes tiles (QR/RQ's batch
+    denominator then sees the region's diversity, unlike TorchGeo's
+    ``RandomBatchGeoSampler`` that draws a whole batch from one tile).
+
+    Args:
+        shapes: ``(H, W)`` of each tile.
+        patch_size: side of the square patches.
+        length: patches per epoch.
+        seed: seed of the first epoch; epoch ``e`` uses ``seed + e`` (call
+            :meth:`set_epoch`), so runs are reproducible yet epochs differ.
+    """
+
+    def __init__(
+        self, shapes: Sequence[tuple[int, int]], patch_size: int, length: int, seed: int = 0
+    ) -> None:
+        _check(shapes, patch_size)
+        if length < 1:
+            raise ValueError(f"length must be >= 1, got {length}")
+        self.shapes = [tuple(s) for s in shapes]
+        self.patch_size = patch_size
+        self.length = length
+        self.seed = seed
+        self.epoch = 0
+        areas = torch.tensor([h * w for h, w in self.shapes], dtype=torch.float64)
+        self.weights = areas / areas.sum()
+
+    def set_epoch(self, epoch: int) -> None:
+        """Use the random stream of ``epoch`` on the next iteration."""
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[PatchIndex]:
+        """Yield ``length`` random patch locations."""
+        g = torch.Generator().manual_seed(self.seed + self.epoch)
+        tiles = torch.multinomial(self.weights, self.length, replacement=True, generator=g)
+        u = torch.rand(self.length, 2, generator=g, dtype=torch.float64)
+        for t, (ur, uc) in zip(tiles.tolist(), u.tolist(), strict=True):
+            h, w = self.shapes[t]
+            row = int(ur * (h - self.patch_size + 1))
+            col = int(uc * (w - self.patch_size + 1))
+            yield PatchIndex(t, row, col, self.patch_size)
+        self.epoch += 1
+
+    def __len__(self) -> int:
+        """Patches per epoch."""
+        return self.length
+
+
+def grid_offsets(extent: int, size: int, stride: int) -> list[int]:
+    """Offsets of windows of ``size`` with ``stride`` covering ``[0, extent)`` exactly.
+
+    The last window is shifted inward so it ends at ``extent`` (no overhang), unlike
+    TorchGeo's ``GridGeoSampler``, whose last chips extend past the tile.
+
+    Example:
+        >>> grid_offsets(10, 4, 4)
+        [0, 4, 6]
+    """
+    if size > extent:
+        raise ValueError(f"window {size} is larger than the extent {extent}")
+    if stride < 1:
+        raise ValueError(f"stride must be >= 1, got {stride}")
+    offsets = list(range(0, extent - size + 1, stride))
+    if offsets[-1] != extent - size:
+        offsets.append(extent - size)
+    return offsets
+
+
+class GridPatchSampler(Sampler[PatchIndex]):
+    """Patches on a regular grid that covers every tile to its edges, never beyond.
+
+    Args:
+        shapes: ``(H, W)`` of each tile.
+        patch_size: side of the square patches.
+        stride: step between patches; ``patch_size - stride`` is the overlap
+            (default: no overlap).
+    """
+
+    def __init__(
+        self, shapes: Sequence[tuple[int, int]], patch_size: int, stride: int | None = None
+    ) -> None:
+        _check(shapes, patch_size)
+        self.shapes = [tuple(s) for s in shapes]
+        self.patch_size = patch_size
+        self.stride = patch_size if stride is None else stride
+        self.indices = [
+            PatchIndex(t, r, c, patch_size)
+            for t, (h, w) in enumerate(self.shapes)
+            for r in grid_offsets(h, patch_size, self.stride)
+            for c in grid_offsets(w, patch_size, self.stride)
+        ]
+
+    def __iter__(self) -> Iterator[PatchIndex]:
+        """Yield every grid patch, tile by tile, row-major."""
+        return iter(self.indices)
+
+    def __len__(self) -> int:
+        """Number of grid patches."""
+        return len(self.indices)

@@ -1,0 +1,5 @@
+"""Lightning tasks (TorchGeo trainers)."""
+
+from .lsr import LabelSuperResolutionTask, LossName
+
+__all__ = ["LabelSuperResolutionTask", "LossName"]

@@ -1,0 +1,306 @@
+"""Label super-resolution as a TorchGeo segmentation task.
+
+.. versionadded:: 0.1
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Literal
+
+import torch
+from torch import Tensor, nn
+from torchmetrics import MetricCollection
+from torchmetrics.classification import MulticlassAccuracy, MulticlassJaccardIndex
+
+from .._compat import SemanticSegmentationTask
+from ..losses import (
+    HardCrossEntropyLoss,
+    NLLUnionLoss,
+    QRLoss,
+    RQLoss,
+    SoftCrossEntropyLoss,
+    implicit_posterior,
+    smooth_probs,
+)
+from ..models import FCN
+
+__all__ = ["LabelSuperResolutionTask", "LossName"]
+
+LossName = Literal["qr", "qr_kl", "rq", "ce_soft", "ce_hard", "nll_union"]
+
+_SPLITS = ("train", "val", "test")
+
+
+class LabelSuperResolutionTask(SemanticSegmentationTask):  # type: ignore[misc]
+    """Train a segmentation network on a per-pixel prior instead of hi-res labels.
+
+    Batches carry ``image`` ``(B, C_in, H, W)`` and a prior under ``prior_key``
+    ``(B, C, H, W)`` (probabilities; pixels whose prior sums to 0 are nodata and
+    ignored), optionally ``mask`` ``(B, H, W)`` hi-res labels used only for metrics, and
+    optionally ``valid`` ``(B, H, W)`` booleans. The network's softmax output ``q`` is
+    fitted to the prior with one of the losses of :mod:`torchgeo_lsr.losses`:
+
+    * ``qr``: QR, free-energy form (paper eq. 4); ``qr_kl``: QR as KL(q‖r) (Fig. 2);
+    * ``rq``: RQ, KL(r‖q);
+    * ``ce_soft``, ``ce_hard`` ("hard naive"), ``nll_union``: baselines.
+
+    When batches carry ``mask``, accuracy and mIoU of both ``q`` and the implicit
+    posterior ``r`` are logged as ``{split}_acc_q``, ``{split}_miou_q``,
+    ``{split}_acc_r``, ``{split}_miou_r`` (the same names on every TorchGeo line).
+
+    Extends TorchGeo's ``SemanticSegmentation`` (``SemanticSegmentationTask`` before
+    0.9) through its ``configure_models``, ``configure_losses`` and
+    ``configure_metrics`` hooks; optimizer and scheduler come from
+    :class:`torchgeo.trainers.BaseTask` (AdamW, ReduceLROnPlateau on ``val_loss``) unless
+    the CLI config sets ``optimizer`` / ``lr_scheduler``.
+
+    .. versionadded:: 0.1
+    """
+
+    #: ``weights`` of the parent task do not apply: see ``init_checkpoint``.
+    ignore = ("weights",)
+
+    def __init__(
+        self,
+        model: Literal["fcn"] = "fcn",
+        in_channels: int = 4,
+        num_classes: int = 5,
+        num_filters: int = 128,
+        num_layers: int = 5,
+        loss: LossName = "qr",
+        prior_key: str = "prior",
+        prior_smoothing: float = 1e-4,
+        output_smoothing: float = 1e-4,
+        denominator_momentum: float | None = None,
+        border: int | None = None,
+        warmup_epochs: int = 0,
+        init_checkpoint: str | None = None,
+        ignore_index: int | None = None,
+        labels: list[str] | None = None,
+        lr: float = 1e-3,
+        patience: int = 10,
+    ) -> None:
+        """Initialise a new LabelSuperResolutionTask.
+
+        Args:
+            model: network architecture; ``"fcn"`` (:class:`torchgeo_lsr.models.FCN`).
+            in_channels: number of image bands.
+            num_classes: number of target classes (prior channels).
+            num_filters: filters per hidden layer (paper: 128).
+            num_layers: hidden layers (paper: 5, receptive field 11).
+            loss: training objective, see the class docstring.
+            prior_key: batch key of the prior.
+            prior_smoothing: additive smoothing of the prior (paper: 1e-4).
+            output_smoothing: additive smoothing of q (paper: 1e-4).
+            denominator_momentum: if set, QR/RQ use a running estimate of the per-class
+                mean of q across batches with this momentum (paper §A).
+            border: pixels cropped from each patch side before loss and metrics;
+                None uses half the receptive field.
+            warmup_epochs: epochs of soft cross-entropy before switching to ``loss``
+                (paper §A).
+            init_checkpoint: optional Lightning checkpoint or state dict of a network of
+                the same shape to start from (the paper's "pretrained" rows).
+            ignore_index: label value of ``mask`` to leave out of the metrics.
+            labels: optional class names.
+            lr: learning rate for the default optimizer.
+            patience: patience of the default ReduceLROnPlateau scheduler.
+
+        Raises:
+            ValueError: on an unknown ``model`` or ``loss``, or bad numbers.
+        """
+        if model != "fcn":
+            raise ValueError(f"model must be 'fcn', got {model!r}")
+        if loss not in LossName.__args__:  # type: ignore[attr-defined]
+            raise ValueError(f"loss must be one of {LossName.__args__}, got {loss!r}")  # type: ignore[attr-defined]
+        if labels is not None and len(labels) != num_classes:
+            raise ValueError(f"labels has {len(labels)} names for {num_classes} classes")
+        if warmup_epochs < 0 or (border is not None and border < 0):
+            raise ValueError("warmup_epochs and border must be >= 0")
+        self.weights = None
+        # Skip the parent's __init__ (its arguments do not apply) but run TorchGeo's
+        # BaseTask.__init__: save_hyperparameters, then the configure_* hooks.
+        super(SemanticSegmentationTask, self).__init__()
+        #: Optional ``(C,)`` per-class mean of q over a whole region, used by
+        #: :meth:`predict_step` for the implicit posterior (else the batch mean).
+        self.region_q_mean: Tensor | None = None
+
+    # ------------------------------------------------------------------ hooks
+    def configure_models(self) -> None:
+        """Build the FCN and optionally load initial weights."""
+        hp = self.hparams
+        self.model = FCN(hp["in_channels"], hp["num_classes"], hp["num_filters"], hp["num_layers"])
+        if hp["init_checkpoint"]:
+            self.model.load_state_dict(_read_model_state(hp["init_checkpoint"]))
+
+    def configure_losses(self) -> None:
+        """Build the training criterion and the soft cross-entropy used for warm-up."""
+        hp = self.hparams
+        smoothing = {
+            "prior_smoothing": hp["prior_smoothing"],
+            "output_smoothing": hp["output_smoothing"],
+        }
+        online = {"momentum": hp["denominator_momentum"], "num_classes": hp["num_classes"]}
+        self.criterion: nn.Module
+        match hp["loss"]:
+            case "qr":
+                self.criterion = QRLoss("free_energy", **smoothing, **online)
+            case "qr_kl":
+                self.criterion = QRLoss("kl", **smoothing, **online)
+            case "rq":
+                self.criterion = RQLoss(**smoothing, **online)
+            case "ce_soft":
+                self.criterion = SoftCrossEntropyLoss(**smoothing)
+            case "ce_hard":
+                self.criterion = HardCrossEntropyLoss(**smoothing)
+            case "nll_union":
+                self.criterion = NLLUnionLoss(**smoothing)
+        self.warmup_criterion = SoftCrossEntropyLoss(**smoothing)
+
+    def configure_metrics(self) -> None:
+        """Accuracy (micro) and mIoU (macro) for both q and r, per split."""
+        kwargs = {
+            "num_classes": self.hparams["num_classes"],
+            "ignore_index": self.hparams["ignore_index"],
+        }
+
+        def collection(prefix: str, postfix: str) -> MetricCollection:
+            return MetricCollection(
+                {
+                    "acc": MulticlassAccuracy(average="micro", **kwargs),
+                    "miou": MulticlassJaccardIndex(average="macro", **kwargs),
+                },
+                prefix=prefix,
+                postfix=postfix,
+            )
+
+        self.metrics = nn.ModuleDict(
+            {
+                f"{split}_{which}": collection(f"{split}_", f"_{which}")
+                for split in _SPLITS
+                for which in "qr"
+            }
+        )
+
+    # ------------------------------------------------------------- helpers
+    @property
+    def border(self) -> int:
+        """Pixels cropped from each patch side before loss and metrics."""
+        border = self.hparams["border"]
+        return (self.model.receptive_field - 1) // 2 if border is None else int(border)
+
+    def _crop(self, x: Tensor) -> Tensor:
+        b = self.border
+        if b == 0:
+            return x
+        if x.shape[-1] <= 2 * b or x.shape[-2] <= 2 * b:
+            raise ValueError(
+                f"patch of {tuple(x.shape[-2:])} px is too small for a border of {b} px; "
+                "use larger patches or set border"
+            )
+        return x[..., b:-b, b:-b]
+
+    def _probs_and_prior(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
+        """Softmax output, prior and validity mask, all border-cropped."""
+        key = self.hparams["prior_key"]
+        if key not in batch:
+            raise KeyError(
+                f"batch has no prior under {key!r} (keys: {sorted(batch)}); set prior_key"
+            )
+        q = self._crop(torch.softmax(self(batch["image"]), dim=1))
+        prior = self._crop(batch[key].to(q.dtype))
+        if prior.shape != q.shape:
+            raise ValueError(
+                f"prior {tuple(prior.shape)} does not match the network output {tuple(q.shape)}: "
+                f"check num_classes={self.hparams['num_classes']} and the prior's bands"
+            )
+        valid = prior.sum(dim=1) > 0
+        if "valid" in batch:
+            valid &= self._crop(batch["valid"].bool())
+        return q, prior, valid
+
+    def _posterior(
+        self, q: Tensor, prior: Tensor, valid: Tensor, q_mean: Tensor | None = None
+    ) -> Tensor:
+        hp = self.hparams
+        return implicit_posterior(
+            smooth_probs(q, hp["output_smoothing"]),
+            smooth_probs(prior, hp["prior_smoothing"]),
+            q_mean=q_mean,
+            valid=valid,
+        )
+
+    def _criterion_for_epoch(self) -> nn.Module:
+        if self.training and self.current_epoch < self.hparams["warmup_epochs"]:
+            return self.warmup_criterion
+        return self.criterion
+
+    def _shared_step(self, batch: dict[str, Tensor], split: str) -> Tensor:
+        q, prior, valid = self._probs_and_prior(batch)
+        loss: Tensor = self._criterion_for_epoch()(q, prior, valid)
+        batch_size = q.shape[0]
+        self.log(f"{split}_loss", loss, batch_size=batch_size, prog_bar=split != "test")
+        if "mask" in batch:
+            target = self._crop(batch["mask"]).long()
+            with torch.no_grad():
+                r = self._posterior(q.detach(), prior, valid)
+            for which, probs in (("q", q.detach()), ("r", r)):
+                metrics = self.metrics[f"{split}_{which}"]
+                assert isinstance(metrics, MetricCollection)
+                metrics(probs, target)
+                self.log_dict(metrics, batch_size=batch_size)
+        return loss
+
+    # --------------------------------------------------------------- steps
+    def training_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> Tensor:
+        """Loss on one batch (metrics too when it carries ``mask``)."""
+        return self._shared_step(batch, "train")
+
+    def validation_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
+        """Validation loss and metrics."""
+        self._shared_step(batch, "val")
+
+    def test_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
+        """Test loss and metrics."""
+        self._shared_step(batch, "test")
+
+    def predict_step(  # type: ignore[override]  # 0.8 returns a Tensor, 0.10 a dict
+        self, batch: Any, batch_idx: int, dataloader_idx: int = 0
+    ) -> dict[str, Tensor]:
+        """Class probabilities of the network ``q`` and the implicit posterior ``r``.
+
+        ``r`` uses :attr:`region_q_mean` when it is set (the region-level denominator
+        of the paper's evaluation), else the batch's own mean of q. No border crop.
+
+        Returns:
+            ``{"q": (B, C, H, W), "r": (B, C, H, W)}``; ``r`` only if the batch has a prior.
+        """
+        q = torch.softmax(self(batch["image"]), dim=1)
+        out = {"q": q}
+        key = self.hparams["prior_key"]
+        if key in batch:
+            prior = batch[key].to(q.dtype)
+            q_mean = None if self.region_q_mean is None else self.region_q_mean.to(q)
+            out["r"] = self._posterior(q, prior, prior.sum(dim=1) > 0, q_mean)
+        return out
+
+    # Metric objects are logged with ``log_dict`` above and reduced by Lightning at
+    # epoch end; TorchGeo 0.9+ would compute them a second time in these hooks.
+    def on_train_epoch_end(self) -> None:
+        """Nothing to do: metrics are reduced by Lightning."""
+
+    def on_validation_epoch_end(self) -> None:
+        """Nothing to do: metrics are reduced by Lightning."""
+
+    def on_test_epoch_end(self) -> None:
+        """Nothing to do: metrics are reduced by Lightning."""
+
+
+def _read_model_state(path: str) -> dict[str, Tensor]:
+    """Network weights from a Lightning checkpoint (``model.*`` keys) or a plain state dict."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"init_checkpoint {path!r} does not exist")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = state.get("state_dict", state)
+    model_state = {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")}
+    return model_state or state
