@@ -166,9 +166,13 @@ def implicit_posterior(
 
 
 def _masked_mean(per_instance: Tensor, valid: Tensor) -> Tensor:
-    """Mean of a ``(B, ...)`` tensor over valid entries; 0 (with a graph) if none is valid."""
-    weights = valid.to(per_instance.dtype)
-    return (per_instance * weights).sum() / weights.sum().clamp_min(1)
+    """Mean of a ``(B, ...)`` tensor over valid entries; 0 (with a graph) if none is valid.
+
+    Invalid entries are selected away, not multiplied by 0, so NaN or inf there (e.g. an
+    undefined prior at nodata pixels) cannot leak into the value.
+    """
+    zero = torch.zeros((), dtype=per_instance.dtype, device=per_instance.device)
+    return torch.where(valid, per_instance, zero).sum() / valid.sum().clamp_min(1)
 
 
 def qr_loss(
@@ -207,6 +211,10 @@ def qr_loss(
         0.1518
     """
     valid = _check_inputs(q, prior, valid)
+    if form not in ("free_energy", "kl"):
+        raise ValueError(f"form must be 'free_energy' or 'kl', got {form!r}")
+    if not valid.any():  # nothing to fit; 0 like the other losses, with a graph
+        return (q * 0).sum()
     batch_mean = class_mean(q, valid)
     if q_mean is None:
         q_mean = batch_mean
@@ -215,12 +223,10 @@ def qr_loss(
             entropy_term = (batch_mean * _safe_log(q_mean)).sum()
             cross = (q * _safe_log(prior)).sum(dim=1)
             return entropy_term - _masked_mean(cross, valid)
-        case "kl":
+        case _:
             log_r = log_implicit_posterior(q, prior, q_mean, valid)
             kl = (q * (_safe_log(q) - log_r)).sum(dim=1)
             return _masked_mean(kl, valid)
-        case _:
-            raise ValueError(f"form must be 'free_energy' or 'kl', got {form!r}")
 
 
 def rq_loss(
@@ -287,7 +293,8 @@ class _ProbLoss(nn.Module):
         self.prior_smoothing = prior_smoothing
         self.output_smoothing = output_smoothing
 
-    def _smooth(self, q: Tensor, prior: Tensor) -> tuple[Tensor, Tensor]:
+    def _smooth(self, q: Tensor, prior: Tensor, valid: Tensor | None) -> tuple[Tensor, Tensor]:
+        _check_inputs(q, prior, valid)  # before smoothing, so bad shapes get our message
         return smooth_probs(q, self.output_smoothing), smooth_probs(prior, self.prior_smoothing)
 
 
@@ -323,6 +330,8 @@ class _ImplicitPosteriorLoss(_ProbLoss):
         """
         if self.momentum is None:
             return None
+        if valid is not None and not valid.any():
+            return None  # no information in this batch: leave the running estimate alone
         batch_mean = class_mean(q, valid)
         running = self.running_mean
         if running is None or running.shape != batch_mean.shape or self.num_updates == 0:
@@ -371,7 +380,7 @@ class QRLoss(_ImplicitPosteriorLoss):
 
     def forward(self, q: Tensor, prior: Tensor, valid: Tensor | None = None) -> Tensor:
         """Compute the loss; see :func:`qr_loss` for shapes."""
-        q, prior = self._smooth(q, prior)
+        q, prior = self._smooth(q, prior, valid)
         q_mean = self.denominator(q, valid)
         return qr_loss(q, prior, valid, form=self.form, q_mean=q_mean)
 
@@ -389,7 +398,7 @@ class RQLoss(_ImplicitPosteriorLoss):
 
     def forward(self, q: Tensor, prior: Tensor, valid: Tensor | None = None) -> Tensor:
         """Compute the loss; see :func:`rq_loss` for shapes."""
-        q, prior = self._smooth(q, prior)
+        q, prior = self._smooth(q, prior, valid)
         q_mean = self.denominator(q, valid)
         return rq_loss(q, prior, valid, q_mean=q_mean)
 
@@ -399,7 +408,7 @@ class SoftCrossEntropyLoss(_ProbLoss):
 
     def forward(self, q: Tensor, prior: Tensor, valid: Tensor | None = None) -> Tensor:
         """Compute the loss; see :func:`soft_cross_entropy`."""
-        return soft_cross_entropy(*self._smooth(q, prior), valid)
+        return soft_cross_entropy(*self._smooth(q, prior, valid), valid)
 
 
 class HardCrossEntropyLoss(_ProbLoss):
@@ -407,7 +416,7 @@ class HardCrossEntropyLoss(_ProbLoss):
 
     def forward(self, q: Tensor, prior: Tensor, valid: Tensor | None = None) -> Tensor:
         """Compute the loss; see :func:`hard_cross_entropy`."""
-        return hard_cross_entropy(*self._smooth(q, prior), valid)
+        return hard_cross_entropy(*self._smooth(q, prior, valid), valid)
 
 
 class NLLUnionLoss(_ProbLoss):
@@ -415,4 +424,4 @@ class NLLUnionLoss(_ProbLoss):
 
     def forward(self, q: Tensor, prior: Tensor, valid: Tensor | None = None) -> Tensor:
         """Compute the loss; see :func:`nll_union`."""
-        return nll_union(*self._smooth(q, prior), valid)
+        return nll_union(*self._smooth(q, prior, valid), valid)

@@ -24,6 +24,8 @@ from rasterio.transform import array_bounds
 from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform_bounds
 
+from .base import FLOAT_FILL
+
 __all__ = ["AlignedTile", "list_rasters", "match_by_stem", "read_aligned_tile"]
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".vrt")
@@ -197,12 +199,12 @@ def read_aligned_tile(
             shape,
             Resampling.bilinear,
             "float32",
-            np.nan,
+            FLOAT_FILL,
             bounds,
         )
         with _open(prior_path, "prior") as src:
             scale = 255.0 if np.dtype(src.dtypes[0]) == np.uint8 else 1.0
-        prior = np.nan_to_num(raw / scale, nan=0.0).astype(np.float32)
+        prior = np.where(raw > FLOAT_FILL, raw / scale, 0.0).astype(np.float32)
         prior = np.clip(prior, 0, None)
         total = prior.sum(axis=0, keepdims=True)
         prior = np.divide(prior, total, out=np.zeros_like(prior), where=total > 0)

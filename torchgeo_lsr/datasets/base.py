@@ -1,0 +1,475 @@
+"""Base classes for weak-source datasets, queried by a target pixel grid.
+
+Label super-resolution needs every source (imagery, NLCD, OSM, footprints, labels) on the
+imagery's own pixel grid. So a dataset here is indexed by a :class:`Grid` (CRS, affine
+transform, shape) and returns a tensor-only sample already warped or rasterised onto it.
+This owns the part of the data path where TorchGeo 0.8 and 0.10 differ (query objects,
+sample keys, index structures): samples never carry CRS, bounds or transform objects.
+
+* :class:`RasterSource`: TorchGeo-style declarative raster dataset (``filename_glob``,
+  ``filename_regex``, ``is_image``, ``all_bands``, ``rgb_bands``, ``cmap``); files are
+  indexed once by footprint; a query warps every intersecting file onto the grid.
+* :class:`VectorSource`: a vector file read once, spatially indexed, and rasterised per
+  query (``all_touched`` option), unlike TorchGeo's ``VectorDataset``, which re-reads the
+  file on every sample.
+
+.. versionadded:: 0.1
+"""
+
+from __future__ import annotations
+
+import abc
+import glob
+import os
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import geopandas as gpd
+import numpy as np
+import rasterio
+import shapely
+import torch
+from matplotlib.colors import ListedColormap
+from matplotlib.figure import Figure
+from rasterio.crs import CRS
+from rasterio.enums import Resampling
+from rasterio.errors import RasterioIOError
+from rasterio.features import rasterize
+from rasterio.transform import Affine, array_bounds, from_origin
+from rasterio.vrt import WarpedVRT
+from rasterio.warp import transform_bounds
+from torch import Tensor
+from torchgeo.datasets import DatasetNotFoundError
+
+__all__ = ["GeoSource", "Grid", "RasterSource", "Sample", "VectorSource"]
+
+Sample = dict[str, Tensor]
+
+#: Fill value for warped float rasters outside the data. GDAL cannot use NaN as the
+#: destination nodata of an integer source, so we use float32's lowest value, which no
+#: imagery or probability raster holds.
+FLOAT_FILL = float(np.finfo(np.float32).min)
+Transform = Callable[[Sample], Sample]
+PathLike = str | os.PathLike[str]
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A north-up pixel grid: CRS, affine transform and shape.
+
+    Example:
+        >>> g = Grid.from_bounds("EPSG:32617", (700000, 3900000, 700064, 3900032), res=1.0)
+        >>> g.shape, g.res
+        ((32, 64), 1.0)
+        >>> g.window(0, 32, 16, 16).bounds
+        (700032.0, 3900016.0, 700048.0, 3900032.0)
+    """
+
+    crs: CRS
+    transform: Affine
+    height: int
+    width: int
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "crs", CRS.from_user_input(self.crs))
+        if self.height < 1 or self.width < 1:
+            raise ValueError(f"grid shape must be positive, got {self.height} x {self.width}")
+
+    @classmethod
+    def from_bounds(cls, crs: Any, bounds: tuple[float, float, float, float], res: float) -> Grid:
+        """Grid covering ``(minx, miny, maxx, maxy)`` at square pixels of ``res``."""
+        minx, miny, maxx, maxy = bounds
+        width = max(1, round((maxx - minx) / res))
+        height = max(1, round((maxy - miny) / res))
+        return cls(CRS.from_user_input(crs), from_origin(minx, maxy, res, res), height, width)
+
+    @classmethod
+    def of_raster(cls, path: PathLike) -> Grid:
+        """The grid of an existing raster file."""
+        with _open_raster(path, "raster") as src:
+            if src.crs is None:
+                raise ValueError(f"{path}: has no CRS; expected a georeferenced raster")
+            return cls(src.crs, src.transform, src.height, src.width)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(height, width)``."""
+        return self.height, self.width
+
+    @property
+    def res(self) -> float:
+        """Pixel size (x) in CRS units."""
+        return float(self.transform.a)
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """``(minx, miny, maxx, maxy)`` in the grid's CRS."""
+        w, s, e, n = array_bounds(self.height, self.width, self.transform)
+        return float(w), float(s), float(e), float(n)
+
+    def window(self, row: int, col: int, height: int, width: int) -> Grid:
+        """The sub-grid starting at pixel ``(row, col)``."""
+        return Grid(self.crs, self.transform * Affine.translation(col, row), height, width)
+
+
+def _open_raster(path: PathLike, what: str) -> rasterio.io.DatasetReader:
+    try:
+        return rasterio.open(path)
+    except RasterioIOError as err:
+        raise ValueError(f"{what} {path}: not a readable raster ({err})") from err
+
+
+class GeoSource(abc.ABC):
+    """A weak source queried by :class:`Grid`; subclasses fill :meth:`__getitem__`.
+
+    Args:
+        paths: files or directories (searched recursively).
+        crs: CRS of the index; default that of the first file.
+        res: native resolution override (informational for rasters).
+        transforms: function applied to each sample.
+        cache: keep decoded data in memory between queries.
+        download: fetch missing data (subclasses that support it).
+        checksum: verify downloads (subclasses that support it).
+    """
+
+    #: Short name used in error messages.
+    what: ClassVar[str] = "data"
+
+    def __init__(
+        self,
+        paths: PathLike | Iterable[PathLike] = "data",
+        crs: Any | None = None,
+        res: float | None = None,
+        transforms: Transform | None = None,
+        cache: bool = True,
+        download: bool = False,
+        checksum: bool = False,
+    ) -> None:
+        self.paths = paths
+        self.crs = None if crs is None else CRS.from_user_input(crs)
+        self.res = res
+        self.transforms = transforms
+        self.cache = cache
+        self.download = download
+        self.checksum = checksum
+
+    @abc.abstractmethod
+    def __getitem__(self, grid: Grid) -> Sample:
+        """Sample on ``grid``: tensors only."""
+
+    @property
+    @abc.abstractmethod
+    def bounds(self) -> tuple[float, float, float, float]:
+        """``(minx, miny, maxx, maxy)`` of all data, in :attr:`crs`."""
+
+    def _apply(self, sample: Sample) -> Sample:
+        return self.transforms(sample) if self.transforms is not None else sample
+
+    def _list_files(self, patterns: Sequence[str]) -> list[str]:
+        items = [self.paths] if isinstance(self.paths, str | os.PathLike) else list(self.paths)
+        files: list[str] = []
+        for item in items:
+            path = os.fspath(item)
+            if os.path.isdir(path):
+                for pattern in patterns:
+                    files += glob.glob(os.path.join(path, "**", pattern), recursive=True)
+            elif os.path.isfile(path):
+                files.append(path)
+        return sorted(set(files))
+
+
+class RasterSource(GeoSource):
+    """Declarative raster dataset queried by :class:`Grid` (see the module docstring).
+
+    Subclasses set the class attributes below. A query returns ``image`` (float32,
+    ``(C, H, W)``) when :attr:`is_image`, else ``mask`` (int64, ``(H, W)``), plus
+    ``valid`` (bool, ``(H, W)``): pixels covered by some file and not nodata.
+    """
+
+    #: Glob(s) of the files, relative to a directory in ``paths``.
+    filename_glob: ClassVar[str | tuple[str, ...]] = "*.tif"
+    #: Regex the file name must match (named groups are metadata, e.g. ``date``).
+    filename_regex: ClassVar[str] = ".*"
+    #: Imagery (bilinear, float) or a label raster (nearest, int).
+    is_image: ClassVar[bool] = True
+    #: Band names, in file order.
+    all_bands: ClassVar[tuple[str, ...]] = ()
+    #: Bands shown by :meth:`plot`.
+    rgb_bands: ClassVar[tuple[str, ...]] = ()
+    #: Colormap for label rasters.
+    cmap: ClassVar[ListedColormap | None] = None
+    #: Nodata value when files do not declare one.
+    nodata: ClassVar[float | None] = None
+
+    def __init__(
+        self,
+        paths: PathLike | Iterable[PathLike] = "data",
+        crs: Any | None = None,
+        res: float | None = None,
+        bands: Sequence[str] | None = None,
+        transforms: Transform | None = None,
+        cache: bool = True,
+        download: bool = False,
+        checksum: bool = False,
+    ) -> None:
+        super().__init__(paths, crs, res, transforms, cache, download, checksum)
+        if download:
+            self._download()
+        self.bands = tuple(bands) if bands is not None else self.all_bands
+        unknown = sorted(set(self.bands) - set(self.all_bands)) if self.all_bands else []
+        if unknown:
+            raise ValueError(
+                f"{type(self).__name__}: unknown bands {unknown}; have {self.all_bands}"
+            )
+        patterns = (
+            (self.filename_glob,) if isinstance(self.filename_glob, str) else self.filename_glob
+        )
+        regex = re.compile(self.filename_regex, re.VERBOSE)
+        self.files = [f for f in self._list_files(patterns) if regex.match(os.path.basename(f))]
+        if not self.files:
+            raise DatasetNotFoundError(self)
+        self.index = self._build_index()
+
+    def _download(self) -> None:
+        """Fetch missing files; subclasses that support ``download=True`` override."""
+        raise ValueError(f"{type(self).__name__} cannot be downloaded; pass download=False")
+
+    def _build_index(self) -> gpd.GeoDataFrame:
+        rows = []
+        for path in self.files:
+            with _open_raster(path, self.what) as src:
+                if src.crs is None:
+                    raise ValueError(
+                        f"{self.what} {path}: has no CRS; expected a georeferenced GeoTIFF"
+                    )
+                if self.crs is None:
+                    self.crs = src.crs
+                if self.res is None:
+                    self.res = float(src.res[0])
+                bounds = transform_bounds(src.crs, self.crs, *src.bounds, densify_pts=21)
+                rows.append({"path": path, "geometry": shapely.box(*bounds)})
+        return gpd.GeoDataFrame(rows, geometry="geometry", crs=self.crs)
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """``(minx, miny, maxx, maxy)`` of all files, in :attr:`crs`."""
+        minx, miny, maxx, maxy = self.index.total_bounds
+        return float(minx), float(miny), float(maxx), float(maxy)
+
+    def files_for(self, grid: Grid) -> list[str]:
+        """Files whose footprint intersects ``grid``."""
+        assert self.crs is not None
+        box = shapely.box(*transform_bounds(grid.crs, self.crs, *grid.bounds, densify_pts=21))
+        hits = self.index.sindex.query(box, predicate="intersects")
+        return [self.index.iloc[int(i)]["path"] for i in sorted(hits)]
+
+    def band_indexes(self, path: str) -> list[int]:
+        """1-based band indexes to read from ``path``."""
+        if not self.all_bands:
+            with _open_raster(path, self.what) as src:
+                return list(range(1, src.count + 1))
+        return [self.all_bands.index(b) + 1 for b in self.bands]
+
+    def read_file(self, path: str, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
+        """One file warped onto ``grid``: ``(data (C, H, W), valid (H, W))``."""
+        resampling = Resampling.bilinear if self.is_image else Resampling.nearest
+        with _open_raster(path, self.what) as src:
+            nodata = src.nodata if src.nodata is not None else self.nodata
+            dtype = "float32" if self.is_image else "int32"
+            fill = FLOAT_FILL if self.is_image else -1
+            with WarpedVRT(
+                src,
+                crs=grid.crs,
+                transform=grid.transform,
+                width=grid.width,
+                height=grid.height,
+                resampling=resampling,
+                src_nodata=nodata,
+                nodata=fill,
+                dtype=dtype,
+            ) as vrt:
+                try:
+                    data = vrt.read(self.band_indexes(path))
+                except RasterioIOError as err:
+                    raise ValueError(
+                        f"{self.what} {path}: could not be read, truncated or corrupt? ({err})"
+                    ) from err
+        valid = (data > FLOAT_FILL).all(axis=0) if self.is_image else (data >= 0).all(axis=0)
+        return data, valid
+
+    def __getitem__(self, grid: Grid) -> Sample:
+        """Every intersecting file warped onto ``grid`` (earlier files win on overlaps).
+
+        Raises:
+            IndexError: if no file intersects the grid.
+        """
+        paths = self.files_for(grid)
+        if not paths:
+            raise IndexError(f"{type(self).__name__}: no file covers {grid.bounds} in {grid.crs}")
+        out: np.ndarray | None = None
+        covered = np.zeros(grid.shape, dtype=bool)
+        for path in paths:
+            data, valid = self.read_file(path, grid)
+            if out is None:
+                out = np.zeros(data.shape, dtype=data.dtype)
+            take = valid & ~covered
+            out[:, take] = data[:, take]
+            covered |= take
+        assert out is not None
+        sample = self.finalize(out, covered)
+        return self._apply(sample)
+
+    def finalize(self, data: np.ndarray, valid: np.ndarray) -> Sample:
+        """Turn the merged arrays into a sample; subclasses remap codes here."""
+        if self.is_image:
+            return {
+                "image": torch.from_numpy(np.where(valid, data, 0).astype(np.float32)),
+                "valid": torch.from_numpy(valid),
+            }
+        return {
+            "mask": torch.from_numpy(data[0].astype(np.int64)),
+            "valid": torch.from_numpy(valid),
+        }
+
+    def plot(self, sample: Sample, show_titles: bool = True, suptitle: str | None = None) -> Figure:
+        """Plot a sample: RGB bands of ``image`` and/or ``mask`` with :attr:`cmap`."""
+        import matplotlib.pyplot as plt
+
+        panels = [k for k in ("image", "mask", "prediction") if k in sample]
+        fig, axs = plt.subplots(1, len(panels), figsize=(4 * len(panels), 4), squeeze=False)
+        for ax, key in zip(axs[0], panels, strict=True):
+            if key == "image":
+                rgb = [self.bands.index(b) for b in self.rgb_bands if b in self.bands] or [0]
+                img = sample["image"][rgb].permute(1, 2, 0).float().numpy()
+                lo, hi = np.percentile(img, (2, 98)) if img.size else (0, 1)
+                ax.imshow(np.clip((img - lo) / max(hi - lo, 1e-6), 0, 1).squeeze())
+            else:
+                n = len(self.cmap.colors) if self.cmap is not None else None
+                ax.imshow(
+                    sample[key].numpy(),
+                    cmap=self.cmap,
+                    vmin=0,
+                    vmax=None if n is None else n - 1,
+                    interpolation="none",
+                )
+            ax.axis("off")
+            if show_titles:
+                ax.set_title(key.capitalize())
+        if suptitle is not None:
+            fig.suptitle(suptitle)
+        return fig
+
+
+class VectorSource(GeoSource):
+    """Vector features read once, spatially indexed, rasterised per :class:`Grid` query.
+
+    Subclasses implement :meth:`load` (read the file(s) into a GeoDataFrame) and may
+    override :meth:`burn_values` (value per feature, default 1) and :meth:`buffer_m`
+    (per-feature buffer in metres, e.g. road width; default 0). A query returns ``mask``
+    (uint8 in a float-free int64 tensor, ``(H, W)``).
+
+    Args:
+        all_touched: burn every pixel a feature touches (else pixel centres only).
+        layer_crs: the CRS used to buffer features in metres (default: a UTM zone of the
+            data's centroid).
+    """
+
+    #: Globs of the vector files.
+    filename_glob: ClassVar[tuple[str, ...]] = ("*.geojson", "*.json", "*.gpkg", "*.parquet")
+
+    def __init__(
+        self,
+        paths: PathLike | Iterable[PathLike] = "data",
+        crs: Any | None = None,
+        res: float | None = None,
+        transforms: Transform | None = None,
+        all_touched: bool = False,
+        cache: bool = True,
+        download: bool = False,
+        checksum: bool = False,
+    ) -> None:
+        super().__init__(paths, crs, res, transforms, cache, download, checksum)
+        self.all_touched = all_touched
+        self.files = self._list_files(self.filename_glob)
+        if download and not self.files:
+            self._download()
+            self.files = self._list_files(self.filename_glob)
+        if not self.files:
+            raise DatasetNotFoundError(self)
+        frame = self.load(self.files)
+        if frame.crs is None:
+            raise ValueError(
+                f"{self.what} {self.files[0]}: has no CRS; expected a georeferenced vector file"
+            )
+        if self.crs is None:
+            self.crs = CRS.from_user_input(frame.crs)
+        self.features: gpd.GeoDataFrame = self._prepare(frame).to_crs(self.crs)
+        self.features = self.features[
+            ~self.features.geometry.is_empty & self.features.geometry.notna()
+        ]
+        self.features = self.features.reset_index(drop=True)
+        self._projected: dict[str, gpd.GeoDataFrame] = {}
+
+    def _download(self) -> None:
+        """Fetch missing files; subclasses that support ``download=True`` override."""
+        raise ValueError(f"{type(self).__name__} cannot be downloaded; pass download=False")
+
+    @abc.abstractmethod
+    def load(self, files: Sequence[str]) -> gpd.GeoDataFrame:
+        """Read the features of ``files`` (any CRS)."""
+
+    def burn_values(self, features: gpd.GeoDataFrame) -> np.ndarray:
+        """Value burnt for each feature (default 1)."""
+        return np.ones(len(features), dtype=np.uint8)
+
+    def buffer_m(self, features: gpd.GeoDataFrame) -> np.ndarray:
+        """Buffer in metres for each feature (default 0, no buffer)."""
+        return np.zeros(len(features))
+
+    def _prepare(self, frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+        """Apply per-feature buffers in a metric CRS, once."""
+        frame = frame.copy()
+        frame["burn"] = self.burn_values(frame)
+        widths = self.buffer_m(frame)
+        if (widths > 0).any():
+            metric = frame.estimate_utm_crs() if not frame.crs.is_projected else frame.crs
+            projected = frame.to_crs(metric)
+            buffered = projected.geometry.where(widths <= 0, projected.geometry.buffer(widths))
+            frame = frame.set_geometry(gpd.GeoSeries(buffered, crs=metric).to_crs(frame.crs))
+        return frame
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """``(minx, miny, maxx, maxy)`` of all features, in :attr:`crs`."""
+        minx, miny, maxx, maxy = self.features.total_bounds
+        return float(minx), float(miny), float(maxx), float(maxy)
+
+    def _in_crs(self, crs: CRS) -> gpd.GeoDataFrame:
+        key = crs.to_wkt()
+        if key not in self._projected:
+            projected = self.features.to_crs(crs)
+            if not self.cache:
+                return projected
+            self._projected[key] = projected
+        return self._projected[key]
+
+    def __getitem__(self, grid: Grid) -> Sample:
+        """Features intersecting ``grid`` burnt onto it; 0 where there is none."""
+        features = self._in_crs(grid.crs)
+        hits = features.sindex.query(shapely.box(*grid.bounds), predicate="intersects")
+        mask = np.zeros(grid.shape, dtype=np.uint8)
+        if len(hits):
+            chosen = features.iloc[np.sort(hits)]
+            shapes = zip(chosen.geometry, chosen["burn"].astype(int), strict=True)
+            mask = rasterize(
+                shapes,
+                out_shape=grid.shape,
+                transform=grid.transform,
+                fill=0,
+                all_touched=self.all_touched,
+                dtype="uint8",
+                merge_alg=rasterio.enums.MergeAlg.replace,
+            )
+        return self._apply({"mask": torch.from_numpy(mask.astype(np.int64))})
