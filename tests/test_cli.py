@@ -77,6 +77,15 @@ def test_fast_dev_run(tmp_path: Path) -> None:
     assert cli.model.hparams["loss"] == "qr"
 
 
+def test_bf16_mixed_precision(tmp_path: Path) -> None:
+    """Autocast runs the network in bf16; the losses still see float32 probabilities."""
+    cli = lightning_main(
+        ["fit", "--config", TINY, "--trainer.precision", "bf16-mixed", *fast(tmp_path)]
+    )
+    assert cli.trainer.state.finished
+    assert math.isfinite(float(cli.trainer.callback_metrics["train_loss"]))
+
+
 def test_fast_dev_run_under_torchgeo(tmp_path: Path) -> None:
     torchgeo_main(["fit", "--config", TINY, *fast(tmp_path)])
 

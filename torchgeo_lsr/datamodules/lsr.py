@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import Tensor
@@ -16,7 +16,12 @@ from torch.utils.data import DataLoader
 from torchgeo.datamodules import BaseDataModule
 
 from ..datasets import AlignedTile, PatchDataset, list_rasters, match_by_stem, read_aligned_tile
-from ..samplers import GridPatchSampler, RandomPatchSampler
+from ..samplers import (
+    GridPatchSampler,
+    MixedTileBatchSampler,
+    RandomPatchSampler,
+    TileQuotaSampler,
+)
 
 __all__ = ["LSRDataModule", "dihedral_augment"]
 
@@ -77,7 +82,12 @@ class LSRDataModule(BaseDataModule):
         patch_size: side of the square patches in pixels.
         batch_size: patches per batch.
         num_workers: data-loading worker processes.
-        train_length: random patches per training epoch.
+        train_length: random patches per training epoch (``random`` and
+            ``mixed_batch`` samplers).
+        train_sampler: ``random`` (independent draws, tiles in proportion to area),
+            ``per_tile`` (``patches_per_tile`` from every tile, the paper's quota) or
+            ``mixed_batch`` (every batch drawn from as many distinct tiles as possible).
+        patches_per_tile: patches per tile per epoch for ``per_tile`` (paper: 400).
         val_tiles: imagery stems held out for validation (and test, unless
             ``test_tiles``); None for transductive training.
         test_tiles: imagery stems for testing; defaults to the validation tiles.
@@ -100,6 +110,8 @@ class LSRDataModule(BaseDataModule):
         batch_size: int = 16,
         num_workers: int = 0,
         train_length: int = 1024,
+        train_sampler: Literal["random", "per_tile", "mixed_batch"] = "random",
+        patches_per_tile: int = 400,
         val_tiles: list[str] | None = None,
         test_tiles: list[str] | None = None,
         label_map: dict[int, int] | None = None,
@@ -114,6 +126,13 @@ class LSRDataModule(BaseDataModule):
         self.images, self.priors, self.labels = images, priors, labels
         self.patch_size = patch_size
         self.train_length = train_length
+        if train_sampler not in ("random", "per_tile", "mixed_batch"):
+            raise ValueError(
+                "train_sampler must be 'random', 'per_tile' or 'mixed_batch', "
+                f"got {train_sampler!r}"
+            )
+        self.train_sampler = train_sampler
+        self.patches_per_tile = patches_per_tile
         self.val_tiles = val_tiles
         self.test_tiles = test_tiles
         self.label_map = label_map
@@ -191,13 +210,30 @@ class LSRDataModule(BaseDataModule):
         return [t.shape for t in dataset.tiles]
 
     def train_dataloader(self) -> DataLoader[dict[str, Tensor]]:
-        """Random patches from the training tiles."""
+        """Random patches from the training tiles, drawn by ``train_sampler``."""
         ds = self.train_dataset
         assert isinstance(ds, PatchDataset)
-        sampler = RandomPatchSampler(
-            self._shapes(ds), self.patch_size, self.train_length, self.seed
-        )
-        return self._loader(ds, sampler)
+        shapes, size = self._shapes(ds), self.patch_size
+        match self.train_sampler:
+            case "per_tile":
+                return self._loader(
+                    ds, TileQuotaSampler(shapes, size, self.patches_per_tile, self.seed)
+                )
+            case "mixed_batch":
+                batches = max(1, self.train_length // self.batch_size)
+                batch_sampler = MixedTileBatchSampler(
+                    shapes, size, self.batch_size, batches, seed=self.seed
+                )
+                return DataLoader(
+                    ds,
+                    batch_sampler=batch_sampler,
+                    num_workers=self.num_workers,
+                    persistent_workers=self.num_workers > 0,
+                )
+            case _:
+                return self._loader(
+                    ds, RandomPatchSampler(shapes, size, self.train_length, self.seed)
+                )
 
     def _grid_loader(
         self, dataset: Any, stride: int | None = None

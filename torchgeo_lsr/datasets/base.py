@@ -41,6 +41,7 @@ from rasterio.transform import Affine, array_bounds, from_origin
 from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform_bounds
 from torch import Tensor
+from torch.utils.data import Dataset
 from torchgeo.datasets import DatasetNotFoundError
 
 __all__ = ["GeoSource", "Grid", "RasterSource", "Sample", "VectorSource"]
@@ -111,7 +112,7 @@ class Grid:
 
     def window(self, row: int, col: int, height: int, width: int) -> Grid:
         """The sub-grid starting at pixel ``(row, col)``."""
-        return Grid(self.crs, self.transform * Affine.translation(col, row), height, width)
+        return Grid(self.crs, self.transform @ Affine.translation(col, row), height, width)
 
 
 def _open_raster(path: PathLike, what: str) -> rasterio.io.DatasetReader:
@@ -121,7 +122,7 @@ def _open_raster(path: PathLike, what: str) -> rasterio.io.DatasetReader:
         raise ValueError(f"{what} {path}: not a readable raster ({err})") from err
 
 
-class GeoSource(abc.ABC):
+class GeoSource(Dataset[Sample], abc.ABC):
     """A weak source queried by :class:`Grid`; subclasses fill :meth:`__getitem__`.
 
     Args:
@@ -346,7 +347,7 @@ class RasterSource(GeoSource):
                 lo, hi = np.percentile(img, (2, 98)) if img.size else (0, 1)
                 ax.imshow(np.clip((img - lo) / max(hi - lo, 1e-6), 0, 1).squeeze())
             else:
-                n = len(self.cmap.colors) if self.cmap is not None else None
+                n = self.cmap.N if self.cmap is not None else None
                 ax.imshow(
                     sample[key].numpy(),
                     cmap=self.cmap,

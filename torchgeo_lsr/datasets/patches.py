@@ -17,11 +17,20 @@ from .aligned import AlignedTile
 
 __all__ = ["PatchDataset"]
 
+#: numpy dtypes torch holds as they are; others (e.g. uint16) become float32.
+_KEEP = (np.uint8, np.int16, np.int32, np.float32, np.float64)
+
+
+def _torch_dtype(array: np.ndarray) -> np.ndarray:
+    return array if array.dtype.type in _KEEP else array.astype(np.float32)
+
 
 class PatchDataset(Dataset[dict[str, Tensor]]):
     """Map a :class:`~torchgeo_lsr.samplers.PatchIndex` to a tensor-only sample.
 
-    Samples hold ``image`` ``(C, S, S)`` float32 (values as stored), ``prior``
+    Samples hold ``image`` ``(C, S, S)`` in its stored dtype (uint8 NAIP stays uint8,
+    which halves to quarters the copying; the data module converts to float on the
+    device; dtypes torch lacks, such as uint16, become float32), ``prior``
     ``(K, S, S)`` float32 when the tiles have one, ``mask`` ``(S, S)`` int64 when they
     have labels, and ``location`` ``(4,)`` int64 ``[tile, row, col, size]``. No CRS or
     bounds objects: they differ between TorchGeo lines and do not collate.
@@ -39,7 +48,7 @@ class PatchDataset(Dataset[dict[str, Tensor]]):
         tile = self.tiles[t]
         window = np.s_[..., r : r + s, c : c + s]
         sample = {
-            "image": torch.from_numpy(np.ascontiguousarray(tile.image[window], dtype=np.float32)),
+            "image": torch.from_numpy(_torch_dtype(np.ascontiguousarray(tile.image[window]))),
             "location": torch.tensor([t, r, c, s], dtype=torch.long),
         }
         if tile.prior is not None:

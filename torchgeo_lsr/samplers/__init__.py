@@ -1,5 +1,19 @@
-"""Samplers of patch locations."""
+"""Samplers of patch locations over in-memory tiles."""
 
-from .patches import GridPatchSampler, PatchIndex, RandomPatchSampler, grid_offsets
+from .patches import (
+    GridPatchSampler,
+    MixedTileBatchSampler,
+    PatchIndex,
+    RandomPatchSampler,
+    TileQuotaSampler,
+    grid_offsets,
+)
 
-__all__ = ["GridPatchSampler", "PatchIndex", "RandomPatchSampler", "grid_offsets"]
+__all__ = [
+    "GridPatchSampler",
+    "MixedTileBatchSampler",
+    "PatchIndex",
+    "RandomPatchSampler",
+    "TileQuotaSampler",
+    "grid_offsets",
+]

@@ -89,6 +89,115 @@ class RandomPatchSampler(Sampler[PatchIndex]):
         return self.length
 
 
+def _random_patch(shape: tuple[int, int], size: int, tile: int, g: torch.Generator) -> PatchIndex:
+    h, w = shape
+    row = int(torch.randint(0, h - size + 1, (1,), generator=g))
+    col = int(torch.randint(0, w - size + 1, (1,), generator=g))
+    return PatchIndex(tile, row, col, size)
+
+
+class TileQuotaSampler(Sampler[PatchIndex]):
+    """Exactly ``per_tile`` random patches from every tile per epoch (paper: 400).
+
+    Patches are interleaved across tiles in a random order, so any run of consecutive
+    patches (a batch) comes from many tiles.
+
+    Args:
+        shapes: ``(H, W)`` of each tile.
+        patch_size: side of the square patches.
+        per_tile: patches drawn from each tile per epoch.
+        seed: seed of the first epoch; epoch ``e`` uses ``seed + e``.
+    """
+
+    def __init__(
+        self, shapes: Sequence[tuple[int, int]], patch_size: int, per_tile: int, seed: int = 0
+    ) -> None:
+        _check(shapes, patch_size)
+        if per_tile < 1:
+            raise ValueError(f"per_tile must be >= 1, got {per_tile}")
+        self.shapes = [(int(h), int(w)) for h, w in shapes]
+        self.patch_size = patch_size
+        self.per_tile = per_tile
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Use the random stream of ``epoch`` on the next iteration."""
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[PatchIndex]:
+        """Yield ``per_tile`` patches of every tile, shuffled together."""
+        g = torch.Generator().manual_seed(self.seed + self.epoch)
+        tiles = torch.arange(len(self.shapes)).repeat(self.per_tile)
+        for t in tiles[torch.randperm(len(tiles), generator=g)].tolist():
+            yield _random_patch(self.shapes[t], self.patch_size, t, g)
+        self.epoch += 1
+
+    def __len__(self) -> int:
+        """Patches per epoch."""
+        return self.per_tile * len(self.shapes)
+
+
+class MixedTileBatchSampler(Sampler[list[PatchIndex]]):
+    r"""Batches of random patches, each batch drawn from as many distinct tiles as possible.
+
+    Every batch takes its patches from ``min(batch_size, tiles_per_batch, #tiles)``
+    distinct tiles (round-robin within the batch), so QR/RQ's batch denominator
+    :math:`\sum_j q_j(l)` sees the region's diversity. Use as a DataLoader
+    ``batch_sampler``.
+
+    Args:
+        shapes: ``(H, W)`` of each tile.
+        patch_size: side of the square patches.
+        batch_size: patches per batch.
+        length: batches per epoch.
+        tiles_per_batch: cap on distinct tiles per batch (None: as many as possible).
+        seed: seed of the first epoch; epoch ``e`` uses ``seed + e``.
+    """
+
+    def __init__(
+        self,
+        shapes: Sequence[tuple[int, int]],
+        patch_size: int,
+        batch_size: int,
+        length: int,
+        tiles_per_batch: int | None = None,
+        seed: int = 0,
+    ) -> None:
+        _check(shapes, patch_size)
+        if batch_size < 1 or length < 1:
+            raise ValueError(f"batch_size and length must be >= 1, got {batch_size}, {length}")
+        self.shapes = [(int(h), int(w)) for h, w in shapes]
+        self.patch_size = patch_size
+        self.batch_size = batch_size
+        self.length = length
+        cap = len(self.shapes) if tiles_per_batch is None else tiles_per_batch
+        if cap < 1:
+            raise ValueError(f"tiles_per_batch must be >= 1, got {tiles_per_batch}")
+        self.tiles_per_batch = min(cap, batch_size, len(self.shapes))
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Use the random stream of ``epoch`` on the next iteration."""
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[list[PatchIndex]]:
+        """Yield ``length`` batches of patch locations."""
+        g = torch.Generator().manual_seed(self.seed + self.epoch)
+        for _ in range(self.length):
+            tiles = torch.randperm(len(self.shapes), generator=g)[: self.tiles_per_batch].tolist()
+            yield [
+                _random_patch(self.shapes[t], self.patch_size, t, g)
+                for t in (tiles[i % len(tiles)] for i in range(self.batch_size))
+            ]
+        self.epoch += 1
+
+    def __len__(self) -> int:
+        """Batches per epoch."""
+        return self.length
+
+
 def grid_offsets(extent: int, size: int, stride: int) -> list[int]:
     """Offsets of windows of ``size`` with ``stride`` covering ``[0, extent)`` exactly.
 

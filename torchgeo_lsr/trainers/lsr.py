@@ -207,7 +207,7 @@ class LabelSuperResolutionTask(SemanticSegmentationTask):  # type: ignore[misc]
             raise KeyError(
                 f"batch has no prior under {key!r} (keys: {sorted(batch)}); set prior_key"
             )
-        q = self._crop(torch.softmax(self(batch["image"]), dim=1))
+        q = self._crop(torch.softmax(self(batch["image"]).float(), dim=1))
         prior = self._crop(batch[key].to(q.dtype))
         if prior.shape != q.shape:
             raise ValueError(
@@ -275,7 +275,7 @@ class LabelSuperResolutionTask(SemanticSegmentationTask):  # type: ignore[misc]
         Returns:
             ``{"q": (B, C, H, W), "r": (B, C, H, W)}``; ``r`` only if the batch has a prior.
         """
-        q = torch.softmax(self(batch["image"]), dim=1)
+        q = torch.softmax(self(batch["image"]).float(), dim=1)
         out = {"q": q}
         key = self.hparams["prior_key"]
         if key in batch:
