@@ -192,11 +192,13 @@ class LSRDataModule(BaseDataModule):
         return tiles
 
     # ------------------------------------------------------- dataloaders
-    def _loader(
-        self, dataset: PatchDataset | None, sampler: Any, shuffle_seed: bool = False
-    ) -> DataLoader[dict[str, Tensor]]:
-        if dataset is None:
+    @staticmethod
+    def _dataset(dataset: object) -> PatchDataset:
+        if not isinstance(dataset, PatchDataset):
             raise RuntimeError("call setup() before asking for a dataloader")
+        return dataset
+
+    def _loader(self, dataset: PatchDataset, sampler: Any) -> DataLoader[dict[str, Tensor]]:
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
@@ -211,8 +213,7 @@ class LSRDataModule(BaseDataModule):
 
     def train_dataloader(self) -> DataLoader[dict[str, Tensor]]:
         """Random patches from the training tiles, drawn by ``train_sampler``."""
-        ds = self.train_dataset
-        assert isinstance(ds, PatchDataset)
+        ds = self._dataset(self.train_dataset)
         shapes, size = self._shapes(ds), self.patch_size
         match self.train_sampler:
             case "per_tile":
@@ -236,12 +237,10 @@ class LSRDataModule(BaseDataModule):
                 )
 
     def _grid_loader(
-        self, dataset: Any, stride: int | None = None
+        self, dataset: object, stride: int | None = None
     ) -> DataLoader[dict[str, Tensor]]:
-        assert isinstance(dataset, PatchDataset)
-        return self._loader(
-            dataset, GridPatchSampler(self._shapes(dataset), self.patch_size, stride)
-        )
+        ds = self._dataset(dataset)
+        return self._loader(ds, GridPatchSampler(self._shapes(ds), self.patch_size, stride))
 
     def val_dataloader(self) -> DataLoader[dict[str, Tensor]]:
         """Grid patches over the validation tiles."""

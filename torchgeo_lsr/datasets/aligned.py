@@ -3,7 +3,7 @@
 TorchGeo's ``IntersectionDataset`` reprojects every source on every sample. For label
 super-resolution the imagery grid is the only grid that matters, so we warp each
 auxiliary raster (any CRS, any resolution) onto each imagery tile once, with
-:class:`rasterio.vrt.WarpedVRT`, and keep plain arrays.
+:func:`~torchgeo_lsr.datasets.base.warp_to_grid`, and keep plain arrays.
 
 .. versionadded:: 0.1
 """
@@ -21,10 +21,9 @@ from rasterio.crs import CRS
 from rasterio.enums import Resampling
 from rasterio.errors import RasterioIOError
 from rasterio.transform import array_bounds
-from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform_bounds
 
-from .base import FLOAT_FILL
+from .base import FLOAT_FILL, Grid, warp_to_grid
 
 __all__ = ["AlignedTile", "list_rasters", "match_by_stem", "read_aligned_tile"]
 
@@ -130,38 +129,8 @@ def _warp(
                 f"{what} {path}: does not overlap the imagery (imagery bounds {bounds} in "
                 f"{crs}, {what} bounds {tuple(round(v, 1) for v in src_bounds)})"
             )
-        src_nodata = src.nodata
-        if src.crs == crs and src.shape == shape and src.transform.almost_equals(transform):
-            # Already on the imagery grid (e.g. priors written by `torchgeo-lsr prior`):
-            # a plain read is ~4x faster than a warp and gives the same values.
-            try:
-                raw = src.read()
-            except RasterioIOError as err:
-                raise ValueError(
-                    f"{what} {path}: could not be read, truncated or corrupt? ({err})"
-                ) from err
-            out = raw.astype(dtype)
-            if src_nodata is not None:
-                out[raw == src_nodata] = nodata
-            return out
-        with WarpedVRT(
-            src,
-            crs=crs,
-            transform=transform,
-            width=shape[1],
-            height=shape[0],
-            resampling=resampling,
-            src_nodata=src_nodata,
-            nodata=nodata,
-            dtype=dtype,
-        ) as vrt:
-            try:
-                data: np.ndarray = vrt.read()
-                return data
-            except RasterioIOError as err:
-                raise ValueError(
-                    f"{what} {path}: could not be read, truncated or corrupt? ({err})"
-                ) from err
+        grid = Grid(crs, transform, shape[0], shape[1])
+        return warp_to_grid(src, grid, resampling=resampling, dtype=dtype, fill=nodata, what=what)
 
 
 def read_aligned_tile(

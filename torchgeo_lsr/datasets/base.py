@@ -38,8 +38,8 @@ from rasterio.enums import Resampling
 from rasterio.errors import RasterioIOError
 from rasterio.features import rasterize
 from rasterio.transform import Affine, array_bounds, from_origin
-from rasterio.vrt import WarpedVRT
-from rasterio.warp import transform_bounds
+from rasterio.warp import reproject, transform_bounds
+from rasterio.windows import Window, WindowError, from_bounds
 from torch import Tensor
 from torch.utils.data import Dataset
 from torchgeo.datasets import DatasetNotFoundError
@@ -120,6 +120,84 @@ def _open_raster(path: PathLike, what: str) -> rasterio.io.DatasetReader:
         return rasterio.open(path)
     except RasterioIOError as err:
         raise ValueError(f"{what} {path}: not a readable raster ({err})") from err
+
+
+def warp_to_grid(
+    src: rasterio.io.DatasetReader,
+    grid: Grid,
+    *,
+    indexes: Sequence[int] | None = None,
+    resampling: Resampling = Resampling.nearest,
+    dtype: str = "float32",
+    fill: float = FLOAT_FILL,
+    src_nodata: float | None = None,
+    what: str = "raster",
+) -> np.ndarray:
+    """Read bands of ``src`` resampled onto ``grid``; pixels it does not cover get ``fill``.
+
+    Reads only the source window that covers the grid (plus a 2 px margin for the
+    resampling kernel) and reprojects the array. Unlike a ``WarpedVRT`` this ignores the
+    file's colour interpretation: a default 4-band uint8 GeoTIFF has its 4th band tagged
+    as alpha, which GDAL's warper would silently use as a mask (NAIP's NIR, or a prior's
+    4th class). When ``src`` is already on ``grid`` it is a plain read.
+
+    Args:
+        src: an open raster.
+        grid: the target grid.
+        indexes: 1-based bands to read (default all).
+        resampling: resampling method.
+        dtype: output dtype.
+        fill: value for pixels outside the source, and for source nodata.
+        src_nodata: the source's nodata value (default: the file's own).
+        what: what the raster is, for error messages.
+
+    Returns:
+        ``(bands, H, W)`` array of ``dtype``.
+
+    Raises:
+        ValueError: if the file cannot be read (truncated or corrupt).
+    """
+    bands = list(indexes) if indexes is not None else list(src.indexes)
+    nodata = src.nodata if src_nodata is None else src_nodata
+    out = np.full((len(bands), grid.height, grid.width), fill, dtype=dtype)
+    try:
+        if (
+            src.crs == grid.crs
+            and src.shape == grid.shape
+            and src.transform.almost_equals(grid.transform)
+        ):
+            raw = src.read(bands)
+            out[:] = raw
+            if nodata is not None:
+                out[:, (raw == nodata).any(axis=0)] = fill
+            return out
+        left, bottom, right, top = transform_bounds(grid.crs, src.crs, *grid.bounds, densify_pts=21)
+        window = from_bounds(left, bottom, right, top, src.transform)
+        window = (
+            Window(window.col_off - 2, window.row_off - 2, window.width + 4, window.height + 4)
+            .round_offsets(op="floor")
+            .round_lengths(op="ceil")
+        )
+        window = window.intersection(Window(0, 0, src.width, src.height))
+        data = src.read(bands, window=window).astype(dtype)
+    except WindowError:
+        return out  # no overlap
+    except RasterioIOError as err:
+        raise ValueError(
+            f"{what} {src.name}: could not be read, truncated or corrupt? ({err})"
+        ) from err
+    reproject(
+        data,
+        out,
+        src_transform=src.window_transform(window),
+        src_crs=src.crs,
+        src_nodata=nodata,
+        dst_transform=grid.transform,
+        dst_crs=grid.crs,
+        dst_nodata=fill,
+        resampling=resampling,
+    )
+    return out
 
 
 class GeoSource(Dataset[Sample], abc.ABC):
@@ -274,29 +352,18 @@ class RasterSource(GeoSource):
         return [self.all_bands.index(b) + 1 for b in self.bands]
 
     def read_file(self, path: str, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
-        """One file warped onto ``grid``: ``(data (C, H, W), valid (H, W))``."""
-        resampling = Resampling.bilinear if self.is_image else Resampling.nearest
+        """One file resampled onto ``grid``: ``(data (C, H, W), valid (H, W))``."""
         with _open_raster(path, self.what) as src:
-            nodata = src.nodata if src.nodata is not None else self.nodata
-            dtype = "float32" if self.is_image else "int32"
-            fill = FLOAT_FILL if self.is_image else -1
-            with WarpedVRT(
+            data = warp_to_grid(
                 src,
-                crs=grid.crs,
-                transform=grid.transform,
-                width=grid.width,
-                height=grid.height,
-                resampling=resampling,
-                src_nodata=nodata,
-                nodata=fill,
-                dtype=dtype,
-            ) as vrt:
-                try:
-                    data = vrt.read(self.band_indexes(path))
-                except RasterioIOError as err:
-                    raise ValueError(
-                        f"{self.what} {path}: could not be read, truncated or corrupt? ({err})"
-                    ) from err
+                grid,
+                indexes=self.band_indexes(path),
+                resampling=Resampling.bilinear if self.is_image else Resampling.nearest,
+                dtype="float32" if self.is_image else "int32",
+                fill=FLOAT_FILL if self.is_image else -1,
+                src_nodata=src.nodata if src.nodata is not None else self.nodata,
+                what=self.what,
+            )
         valid = (data > FLOAT_FILL).all(axis=0) if self.is_image else (data >= 0).all(axis=0)
         return data, valid
 

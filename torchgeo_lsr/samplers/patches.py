@@ -29,6 +29,8 @@ class PatchIndex(NamedTuple):
 
 
 def _check(shapes: Sequence[tuple[int, int]], size: int) -> None:
+    if not shapes:
+        raise ValueError("no tiles to sample from (shapes is empty)")
     if size < 1:
         raise ValueError(f"patch_size must be >= 1, got {size}")
     small = [i for i, (h, w) in enumerate(shapes) if h < size or w < size]
@@ -210,8 +212,8 @@ def grid_offsets(extent: int, size: int, stride: int) -> list[int]:
     """
     if size > extent:
         raise ValueError(f"window {size} is larger than the extent {extent}")
-    if stride < 1:
-        raise ValueError(f"stride must be >= 1, got {stride}")
+    if not 1 <= stride <= size:
+        raise ValueError(f"stride must be in [1, window={size}] to cover every pixel, got {stride}")
     offsets = list(range(0, extent - size + 1, stride))
     if offsets[-1] != extent - size:
         offsets.append(extent - size)
