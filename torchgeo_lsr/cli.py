@@ -10,6 +10,7 @@ own tools and are listed by ``torchgeo-lsr --help``.
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -29,8 +30,23 @@ __all__ = ["LIGHTNING_SUBCOMMANDS", "TOOLS", "lightning_main", "main"]
 #: Subcommands handled by Lightning.
 LIGHTNING_SUBCOMMANDS = ("fit", "validate", "test", "predict")
 
-#: The project's own subcommands: name -> (entry point taking argv, one-line help).
-TOOLS: dict[str, tuple[Callable[[Sequence[str]], int | None], str]] = {}
+#: The project's own subcommands: name -> ("module:function", one-line help). Imported
+#: only when run, so a tool's optional dependencies never slow down or break another.
+TOOLS: dict[str, tuple[str, str]] = {
+    "sample-city": (
+        "torchgeo_lsr.sample_city:main",
+        "write the generated sample city (a region directory) to OUT_DIR",
+    ),
+}
+
+
+def _tool(name: str) -> Callable[[Sequence[str]], int | None]:
+    module, _, function = TOOLS[name][0].partition(":")
+    entry: Callable[[Sequence[str]], int | None] = getattr(
+        importlib.import_module(module), function
+    )
+    return entry
+
 
 #: Cloud-optimised GeoTIFF reading, as in ``torchgeo.main`` (from pangeo-data/cog-best-practices).
 GDAL_ENV = {
@@ -103,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int | None:
         lightning_main(None if argv is None else args)
         return 0
     if args[0] in TOOLS:
-        return TOOLS[args[0]][0](args[1:])
+        return _tool(args[0])(args[1:])
     print(f"torchgeo-lsr: unknown subcommand {args[0]!r}\n\n{_usage()}", file=sys.stderr)
     return 2
 

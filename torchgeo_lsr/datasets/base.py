@@ -271,8 +271,9 @@ class RasterSource(GeoSource):
     filename_glob: ClassVar[str | tuple[str, ...]] = "*.tif"
     #: Regex the file name must match (named groups are metadata, e.g. ``date``).
     filename_regex: ClassVar[str] = ".*"
-    #: Imagery (bilinear, float) or a label raster (nearest, int).
-    is_image: ClassVar[bool] = True
+    #: Imagery (bilinear, float) or a label raster (nearest, int). A class attribute that
+    #: an instance may override (e.g. one class serving several layers).
+    is_image: bool = True
     #: Band names, in file order.
     all_bands: ClassVar[tuple[str, ...]] = ()
     #: Bands shown by :meth:`plot`.
