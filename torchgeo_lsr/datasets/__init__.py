@@ -2,9 +2,11 @@
 
 from .aligned import AlignedTile, list_rasters, match_by_stem, read_aligned_tile
 from .base import Grid, RasterSource, VectorSource, warp_to_grid
+from .buildings import BuildingFootprints, read_footprints
 from .enviroatlas import ENVIROATLAS_LAYERS, EnviroAtlas, EnviroAtlasLayer, EnviroAtlasRegion
 from .naip import NAIP, NAIPTile
 from .nlcd import NLCD
+from .osm import OSMBuildings, OSMLayer, OSMRoads, OSMWaterBodies, OSMWaterways, read_osm
 from .patches import PatchDataset
 
 __all__ = [
@@ -12,16 +14,24 @@ __all__ = [
     "NAIP",
     "NLCD",
     "AlignedTile",
+    "BuildingFootprints",
     "EnviroAtlas",
     "EnviroAtlasLayer",
     "EnviroAtlasRegion",
     "Grid",
     "NAIPTile",
+    "OSMBuildings",
+    "OSMLayer",
+    "OSMRoads",
+    "OSMWaterBodies",
+    "OSMWaterways",
     "PatchDataset",
     "RasterSource",
     "VectorSource",
     "list_rasters",
     "match_by_stem",
     "read_aligned_tile",
+    "read_footprints",
+    "read_osm",
     "warp_to_grid",
 ]

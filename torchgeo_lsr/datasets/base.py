@@ -469,8 +469,10 @@ class VectorSource(GeoSource):
             raise DatasetNotFoundError(self)
         frame = self.load(self.files)
         if frame.crs is None:
+            where = self.files[0] if len(self.files) == 1 else f"{len(self.files)} files"
             raise ValueError(
-                f"{self.what} {self.files[0]}: has no CRS; expected a georeferenced vector file"
+                f"{self.what} ({where}): no CRS; expected georeferenced vector files "
+                "(subclass loaders check and name each file)"
             )
         if self.crs is None:
             self.crs = CRS.from_user_input(frame.crs)
@@ -503,7 +505,12 @@ class VectorSource(GeoSource):
         frame["burn"] = self.burn_values(frame)
         widths = self.buffer_m(frame)
         if (widths > 0).any():
-            metric = frame.estimate_utm_crs() if not frame.crs.is_projected else frame.crs
+            # Widths are in metres: buffer in the file's CRS only if it is projected in
+            # metres (not, say, NC State Plane in US feet), else in the local UTM zone.
+            in_metres = frame.crs.is_projected and all(
+                axis.unit_name in ("metre", "meter") for axis in frame.crs.axis_info
+            )
+            metric = frame.crs if in_metres else frame.estimate_utm_crs()
             projected = frame.to_crs(metric)
             buffered = projected.geometry.where(widths <= 0, projected.geometry.buffer(widths))
             frame = frame.set_geometry(gpd.GeoSeries(buffered, crs=metric).to_crs(frame.crs))
