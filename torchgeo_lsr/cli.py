@@ -33,6 +33,10 @@ LIGHTNING_SUBCOMMANDS = ("fit", "validate", "test", "predict")
 #: The project's own subcommands: name -> ("module:function", one-line help). Imported
 #: only when run, so a tool's optional dependencies never slow down or break another.
 TOOLS: dict[str, tuple[str, str]] = {
+    "prior": (
+        "torchgeo_lsr.priors.builder:main",
+        "build one prior GeoTIFF per imagery tile of a region directory",
+    ),
     "sample-city": (
         "torchgeo_lsr.sample_city:main",
         "write the generated sample city (a region directory) to OUT_DIR",
