@@ -16,7 +16,7 @@ DEMO_DIR ?= demo_out
 # This machine's pip config lists local index folders that do not all exist; hide that noise.
 QUIET_PIP := { grep -v '^WARNING: Location' || true; }
 
-.PHONY: help install test test-slow lint demo clean
+.PHONY: help install test test-slow lint demo bench clean
 
 help:
 	@echo "make test    run the test suite (creates $(VENV) from $(PYTHON) if needed)"
@@ -44,17 +44,13 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff format --check torchgeo_lsr
 	$(BIN)/mypy
 
-# Until `torchgeo-lsr map` lands (issue 5), the demo is the smallest real thing that
-# exists: QR training on the checked-in generated region, then its validation scores.
+# The main job on the generated sample city: build the prior from its NLCD, OSM and
+# footprints, train QR on the prior (no hi-res label), map every tile, score against the
+# city's labels. Rerunning resumes (finished stages are reused).
 demo: $(VENV)/.installed
-	@echo "demo: QR training on the generated test region (tests/data/tiny); the one-command"
-	@echo "      city map (torchgeo-lsr map) is not built yet, this is the training step it will use."
-	rm -rf $(DEMO_DIR)
-	$(BIN)/torchgeo-lsr fit --config configs/tiny.yaml --config configs/demo.yaml \
-	    --trainer.default_root_dir $(DEMO_DIR)
-	$(BIN)/torchgeo-lsr validate --config configs/tiny.yaml --config configs/demo.yaml \
-	    --trainer.default_root_dir $(DEMO_DIR) --ckpt_path $(DEMO_DIR)/checkpoints/last.ckpt
-	@echo "demo: model checkpoint in $(DEMO_DIR)/checkpoints/last.ckpt"
+	$(BIN)/torchgeo-lsr map --out $(DEMO_DIR) --config configs/map/demo.yaml
+	@echo "demo: maps in $(DEMO_DIR)/q.vrt and $(DEMO_DIR)/r.vrt, quicklook $(DEMO_DIR)/quicklook.png,"
+	@echo "      scores in $(DEMO_DIR)/summary.json (the sample city is in $(DEMO_DIR)/region)"
 
 clean:
 	rm -rf build *.egg-info .pytest_cache .mypy_cache .ruff_cache $(DEMO_DIR)

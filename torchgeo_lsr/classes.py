@@ -38,6 +38,7 @@ __all__ = [
     "SCHEMES",
     "ClassScheme",
     "get_scheme",
+    "labels_to_classes",
     "load_scheme",
     "reference_cooccurrence",
 ]
@@ -273,6 +274,38 @@ def _collapse(matrix: np.ndarray, row_map: np.ndarray, rows: int) -> np.ndarray:
             out[dst] += matrix[src]
     total = out.sum(axis=0, keepdims=True)
     return np.divide(out, total, out=np.zeros_like(out), where=total > 0)
+
+
+def labels_to_classes(
+    raw: np.ndarray, scheme: ClassScheme, label_scheme: str = "enviroatlas"
+) -> np.ndarray:
+    """Hi-res label codes -> class indices of ``scheme`` (255 = ignore).
+
+    Args:
+        raw: integer label raster as stored.
+        scheme: the target class scheme.
+        label_scheme: ``enviroatlas`` (raw EnviroAtlas codes 10, 20, ..., 92; mapped to
+            ``enviroatlas`` (unclassified ignored) or ``enviroatlas5`` through
+            :data:`ENVIROATLAS_TO_ENVIROATLAS5`) or ``index`` (already class indices;
+            values outside the scheme ignored).
+
+    Returns:
+        ``int64`` array of class indices, 255 where ignored.
+    """
+    if label_scheme == "index":
+        return np.where((raw >= 0) & (raw < len(scheme)), raw, 255).astype(np.int64)
+    if label_scheme != "enviroatlas":
+        raise ValueError(f"label_scheme must be 'enviroatlas' or 'index', got {label_scheme!r}")
+    index = ENVIROATLAS.code_to_index(np.clip(raw, 0, None), unknown=0)
+    if scheme.name == "enviroatlas5":
+        mapped: np.ndarray = ENVIROATLAS_TO_ENVIROATLAS5[index].astype(np.int64)
+        return mapped
+    if scheme.name == "enviroatlas":
+        return np.where(index == 0, 255, index).astype(np.int64)
+    raise ValueError(
+        f"labels in EnviroAtlas codes cannot be mapped to classes {scheme.name!r}; "
+        "use label_scheme='index' for labels that hold class indices"
+    )
 
 
 SCHEMES: dict[str, ClassScheme] = {

@@ -33,6 +33,14 @@ LIGHTNING_SUBCOMMANDS = ("fit", "validate", "test", "predict")
 #: The project's own subcommands: name -> ("module:function", one-line help). Imported
 #: only when run, so a tool's optional dependencies never slow down or break another.
 TOOLS: dict[str, tuple[str, str]] = {
+    "map": (
+        "torchgeo_lsr.mapping.run:main",
+        "map a region in one command (prior, training, prediction, GeoTIFFs)",
+    ),
+    "evaluate": (
+        "torchgeo_lsr.mapping.evaluate:main",
+        "score class maps against hi-res labels (accuracy, mIoU, confusion)",
+    ),
     "prior": (
         "torchgeo_lsr.priors.builder:main",
         "build one prior GeoTIFF per imagery tile of a region directory",

@@ -7,6 +7,7 @@
 * :mod:`.fusion`: roads, buildings and water layers added to their classes.
 * :mod:`.builder`: the whole recipe for a region directory, one GeoTIFF per imagery tile
   (``torchgeo-lsr prior``).
+* :mod:`.learned`: the learned prior (paper §4.4): inputs, scoring, applying a checkpoint.
 
 Each transform is a pure tensor function plus a thin :class:`torch.nn.Module`.
 
@@ -30,10 +31,19 @@ from .fusion import (
     dilate_mask,
     fuse_auxiliary,
 )
+from .learned import (
+    LEARNED_PRIOR_CHANNELS,
+    LearnedPriorInputs,
+    apply_learned_prior,
+    learned_prior_inputs,
+    score_prior,
+    score_prior_dir,
+)
 from .simplex import SimplexOutput, ToSimplex, one_hot, to_simplex
 
 __all__ = [
     "ENVIROATLAS5_FUSION",
+    "LEARNED_PRIOR_CHANNELS",
     "AuxiliaryFusion",
     "BlurBorder",
     "BlurMethod",
@@ -41,10 +51,12 @@ __all__ = [
     "CooccurrenceMode",
     "CooccurrenceRemap",
     "FusionConfig",
+    "LearnedPriorInputs",
     "PriorConfig",
     "PriorReport",
     "SimplexOutput",
     "ToSimplex",
+    "apply_learned_prior",
     "blur_probs",
     "build_region_priors",
     "build_tile_prior",
@@ -53,7 +65,10 @@ __all__ = [
     "fast_blur_factor",
     "fuse_auxiliary",
     "gaussian_kernel_size",
+    "learned_prior_inputs",
     "one_hot",
     "remap",
+    "score_prior",
+    "score_prior_dir",
     "to_simplex",
 ]

@@ -35,7 +35,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..classes import NLCD as NLCD_SCHEME
-from ..classes import ClassScheme, get_scheme, reference_cooccurrence
+from ..classes import get_scheme, labels_to_classes, reference_cooccurrence
 from ..datasets.base import GeoSource, Grid
 from .blur import BlurMethod, blur_probs
 from .fusion import ENVIROATLAS5_FUSION, FusionConfig, fuse_auxiliary
@@ -207,24 +207,6 @@ def resolve_cooccurrence(config: PriorConfig, region: Path | None = None) -> np.
     return matrix.astype(np.float64)
 
 
-def _labels_to_classes(raw: np.ndarray, scheme: ClassScheme, label_scheme: str) -> np.ndarray:
-    """Hi-res labels -> class indices of ``scheme`` (255 = ignore)."""
-    from ..classes import ENVIROATLAS, ENVIROATLAS_TO_ENVIROATLAS5
-
-    if label_scheme == "index":
-        return np.where(raw < len(scheme), raw, 255).astype(np.int64)
-    index = ENVIROATLAS.code_to_index(np.clip(raw, 0, None), unknown=0)
-    if scheme.name == "enviroatlas5":
-        mapped: np.ndarray = ENVIROATLAS_TO_ENVIROATLAS5[index].astype(np.int64)
-        return mapped
-    if scheme.name == "enviroatlas":
-        return np.where(index == 0, 255, index).astype(np.int64)
-    raise ValueError(
-        f"labels in EnviroAtlas codes cannot be mapped to classes {scheme.name!r}; "
-        "pass label_scheme='index' for labels that hold class indices"
-    )
-
-
 def estimate_region_cooccurrence(region: Path, config: PriorConfig) -> np.ndarray:
     """P(class | NLCD) from the region's ``labels/`` and ``nlcd/``, averaged per tile.
 
@@ -249,7 +231,7 @@ def estimate_region_cooccurrence(region: Path, config: PriorConfig) -> np.ndarra
         grid = Grid.of_raster(tile)
         lab = labels[grid]
         idx = nlcd[grid]
-        fine_idx = _labels_to_classes(lab["mask"].numpy(), scheme, config.label_scheme)
+        fine_idx = labels_to_classes(lab["mask"].numpy(), scheme, config.label_scheme)
         ok = lab["valid"].numpy() & idx["valid"].numpy() & (fine_idx != 255)
         coarse.append(np.where(ok, idx["mask"].numpy(), 0))
         fine.append(np.where(ok, fine_idx, 0))
@@ -459,6 +441,13 @@ def _parser() -> argparse.ArgumentParser:
         default="enviroatlas",
         help="how labels/ are coded (for --cooccurrence estimate)",
     )
+    parser.add_argument(
+        "--learned-prior",
+        type=Path,
+        metavar="CKPT",
+        help="apply a trained LearnedPriorTask checkpoint instead of the hand-made recipe "
+        "(its input settings come from the checkpoint)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return parser
 
@@ -492,9 +481,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             window=args.window,
             label_scheme=args.label_scheme,
         )
-        report = build_region_priors(
-            args.region, args.out, config, progress=False if args.no_progress else None
-        )
+        progress = False if args.no_progress else None
+        if args.learned_prior is not None:
+            from .learned import apply_learned_prior
+
+            report = apply_learned_prior(
+                args.learned_prior,
+                args.region,
+                args.out,
+                eps=args.eps,
+                window=args.window,
+                progress=progress,
+            )
+        else:
+            report = build_region_priors(args.region, args.out, config, progress=progress)
     except (ValueError, FileNotFoundError) as err:
         print(f"torchgeo-lsr prior: {err}", file=sys.stderr)
         return 2

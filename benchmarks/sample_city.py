@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+"""Accuracy on the generated sample city: QR, RQ and the cross-entropy baselines.
+
+Every method goes through the same public entry point a user calls
+(:func:`torchgeo_lsr.mapping.map_region`): same city, same prior, same network, same
+training budget and seed; only the loss differs. The prior is built once and reused.
+Scores are against the city's hi-res labels (never used in training), for the network
+output q, the implicit posterior r (region-level denominator) and the prior's argmax.
+
+Usage: ``python benchmarks/sample_city.py [--quick] [--out FILE.json] [--seeds 0 1 2]``.
+JSON: per method ``acc_q``, ``miou_q``, ``acc_r``, ``miou_r`` as ``{"mean", "sd",
+"runs"}``, plus ``prior_argmax`` and the settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import platform
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from torchgeo_lsr.mapping import MapConfig, map_region
+from torchgeo_lsr.sample_city import make_sample_city
+
+METHODS = {"qr": "qr", "rq": "rq", "hard_naive": "ce_hard", "soft_ce": "ce_soft"}
+
+
+def _stat(values: list[float]) -> dict[str, Any]:
+    return {
+        "mean": statistics.fmean(values),
+        "sd": statistics.stdev(values) if len(values) > 1 else 0.0,
+        "runs": values,
+    }
+
+
+def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    tiles, size, steps = (4, 512, 300) if args.quick else (4, 1024, 1500)
+    region = work / "city"
+    if not (region / "city.json").exists():
+        make_sample_city(region, seed=args.city_seed, tiles=tiles, size=size, progress=False)
+    base = MapConfig(steps=steps, seed=0)
+    if args.config_overrides:
+        base = dataclasses.replace(base, **json.loads(args.config_overrides))
+    rows: dict[str, dict[str, list[float]]] = {}
+    prior_row: dict[str, list[float]] = {"acc": [], "miou": []}
+    timings: dict[str, float] = {}
+    prior_dir: Path | None = None
+    for method, loss in METHODS.items():
+        rows[method] = {"acc_q": [], "miou_q": [], "acc_r": [], "miou_r": []}
+        for seed in args.seeds:
+            out = work / f"{method}_seed{seed}"
+            if prior_dir is not None and not (out / "prior").exists():
+                shutil.copytree(prior_dir, out / "prior")  # same prior, built once
+            start = time.perf_counter()
+            summary = map_region(
+                region, out, dataclasses.replace(base, loss=loss, seed=seed), progress=False
+            )
+            timings[f"{method}_seed{seed}"] = round(time.perf_counter() - start, 1)
+            prior_dir = prior_dir or out / "prior"
+            m = summary["metrics"]
+            for which in ("q", "r"):
+                rows[method][f"acc_{which}"].append(m[which]["accuracy"])
+                rows[method][f"miou_{which}"].append(m[which]["miou"])
+            if method == "qr":
+                prior_row["acc"].append(m["prior_argmax"]["accuracy"])
+                prior_row["miou"].append(m["prior_argmax"]["miou"])
+            print(
+                f"{method} seed {seed}: "
+                + ", ".join(f"{k} {v[-1]:.3f}" for k, v in rows[method].items()),
+                flush=True,
+            )
+    return {
+        "benchmark": "sample_city",
+        "quick": args.quick,
+        "city": {"tiles": tiles, "size_px": size, "seed": args.city_seed},
+        "config": dataclasses.asdict(base),
+        "seeds": args.seeds,
+        "methods": {name: {k: _stat(v) for k, v in row.items()} for name, row in rows.items()},
+        "prior_argmax": {"acc": _stat(prior_row["acc"]), "miou": _stat(prior_row["miou"])},
+        "timings_s": timings,
+        "versions": {"torch": torch.__version__, "python": platform.python_version()},
+    }
+
+
+def table(result: dict[str, Any]) -> str:
+    lines = ["| method | acc q | mIoU q | acc r | mIoU r |", "|---|---|---|---|---|"]
+    for name, row in result["methods"].items():
+        cells = [
+            f"{row[k]['mean']:.3f} ± {row[k]['sd']:.3f}"
+            for k in ("acc_q", "miou_q", "acc_r", "miou_r")
+        ]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    p = result["prior_argmax"]
+    lines.append(f"| prior argmax | {p['acc']['mean']:.3f} | {p['miou']['mean']:.3f} | | |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="4 x 512 px city, 300 steps")
+    parser.add_argument("--out", type=Path, help="write the JSON here")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--city-seed", type=int, default=0)
+    parser.add_argument("--work", type=Path, help="keep runs here (default: a temp dir)")
+    parser.add_argument(
+        "--config-overrides", help="JSON of MapConfig fields, e.g. '{\"num_filters\": 64}'"
+    )
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        result = run(args, args.work or Path(tmp))
+    print(table(result))
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        partial = args.out.with_suffix(".partial")
+        partial.write_text(json.dumps(result, indent=2) + "\n")
+        partial.replace(args.out)
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,249 @@
+"""Tests for torchgeo_lsr.mapping: exact tiled inference, outputs, evaluation, `map`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+import torch
+
+from torchgeo_lsr.classes import ENVIROATLAS5
+from torchgeo_lsr.cli import main as cli_main
+from torchgeo_lsr.datasets import Grid
+from torchgeo_lsr.mapping import (
+    MapConfig,
+    confusion_matrix,
+    evaluate_maps,
+    implicit_posterior_map,
+    map_region,
+    predict_tile,
+    scores,
+    tile_windows,
+    write_class_map,
+    write_vrt,
+)
+from torchgeo_lsr.mapping import run as run_module
+from torchgeo_lsr.models import FCN
+from torchgeo_lsr.sample_city import make_sample_city
+
+TINY_MAP = MapConfig(
+    steps=4, batch_size=4, patch_size=64, num_filters=4, num_layers=2, window=96, accelerator="cpu"
+)
+
+
+@pytest.fixture(scope="module")
+def city(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("city") / "region"
+    make_sample_city(root, seed=0, tiles=2, size=160, progress=False)
+    return root
+
+
+class TestTiledInference:
+    @pytest.mark.parametrize(("window", "margin"), [(40, 5), (64, 7), (33, 5), (4096, 5)])
+    def test_equals_whole_tile_forward(self, window: int, margin: int) -> None:
+        torch.manual_seed(0)
+        net = FCN(4, 5, num_filters=6).eval()  # receptive field 11: margin >= 5 is exact
+        image = torch.randint(0, 256, (4, 97, 131), dtype=torch.uint8)
+        with torch.no_grad():
+            full = torch.softmax(net(image[None].float() / 255), dim=1)[0]
+        q = predict_tile(net, image, margin, window, transform=lambda x: x.float() / 255)
+        torch.testing.assert_close(q, full, atol=1e-6, rtol=0)
+
+    def test_too_small_margin_differs(self) -> None:
+        """The test above can fail: with a margin below half the receptive field, seams."""
+        torch.manual_seed(0)
+        net = FCN(4, 5, num_filters=6).eval()
+        image = torch.randn(4, 97, 131)
+        with torch.no_grad():
+            full = torch.softmax(net(image[None]), dim=1)[0]
+        q = predict_tile(net, image, margin=1, window=40)
+        assert (q - full).abs().max() > 1e-4
+
+    @pytest.mark.parametrize(
+        ("h", "w", "window", "margin"), [(10, 10, 6, 1), (97, 131, 40, 5), (5, 300, 64, 8)]
+    )
+    def test_windows_keep_each_pixel_once(self, h: int, w: int, window: int, margin: int) -> None:
+        count = np.zeros((h, w), dtype=int)
+        for (r, c, hh, ww), (kr, kc, kh, kw) in tile_windows(h, w, window, margin):
+            assert (0, 0) <= (r, c)  # read inside the tile
+            assert (r + hh, c + ww) <= (h, w)
+            assert r <= kr <= kr + kh <= r + hh  # kept part inside the read window
+            assert c <= kc <= kc + kw <= c + ww
+            # kept pixels are >= margin from the read window's inner edges
+            assert kr - r >= margin or r == 0
+            assert (r + hh) - (kr + kh) >= margin or r + hh == h
+            count[kr : kr + kh, kc : kc + kw] += 1
+        assert (count == 1).all()
+
+    def test_bad_window(self) -> None:
+        with pytest.raises(ValueError, match="must exceed twice the margin"):
+            list(tile_windows(10, 10, 4, 2))
+
+    def test_posterior_uses_region_denominator(self) -> None:
+        g = torch.Generator().manual_seed(0)
+        q = torch.softmax(torch.randn(3, 4, 5, generator=g), dim=0)
+        prior = torch.softmax(torch.randn(3, 4, 5, generator=g), dim=0)
+        prior[:, 0, 0] = 0  # no information: r falls back to q
+        q_mean = torch.tensor([0.5, 0.3, 0.2])
+        r, valid = implicit_posterior_map(q, prior, q_mean, eps=0.0)
+        num = prior * q / q_mean.view(-1, 1, 1)
+        expected = num / num.sum(0, keepdim=True)
+        torch.testing.assert_close(r[:, valid], expected[:, valid])
+        torch.testing.assert_close(r[:, 0, 0], q[:, 0, 0])
+        assert not valid[0, 0]
+
+
+class TestOutputs:
+    def test_class_map_cog_with_colours(self, tmp_path: Path) -> None:
+        grid = Grid.from_bounds("EPSG:26917", (500000, 3900000, 500300, 3900200), 1.0)
+        classes = np.random.default_rng(0).integers(0, 5, grid.shape).astype(np.uint8)
+        path = write_class_map(tmp_path / "m.tif", classes, grid, ENVIROATLAS5)
+        with rasterio.open(path) as src:
+            assert src.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
+            assert src.crs == grid.crs
+            assert src.transform == grid.transform
+            np.testing.assert_array_equal(src.read(1), classes)
+            assert src.colormap(1)[3][:3] == ENVIROATLAS5.colors[3]
+            assert src.tags()["CLASS_NAMES"] == ",".join(ENVIROATLAS5.names)
+        assert not list(tmp_path.glob("*.partial"))
+
+    def test_vrt_mosaics_tiles(self, tmp_path: Path) -> None:
+        left = Grid.from_bounds("EPSG:26917", (500000, 3900000, 500100, 3900050), 1.0)
+        right = Grid.from_bounds("EPSG:26917", (500100, 3900000, 500180, 3900050), 1.0)
+        a = np.full(left.shape, 1, np.uint8)
+        b = np.full(right.shape, 3, np.uint8)
+        paths = [
+            write_class_map(tmp_path / "tiles" / "a.tif", a, left, ENVIROATLAS5),
+            write_class_map(tmp_path / "tiles" / "b.tif", b, right, ENVIROATLAS5),
+        ]
+        (vrt,) = write_vrt(paths, tmp_path / "mosaic.vrt")
+        with rasterio.open(vrt) as src:
+            mosaic = src.read(1)
+            assert mosaic.shape == (50, 180)
+            assert (mosaic[:, :100] == 1).all()
+            assert (mosaic[:, 100:] == 3).all()
+            assert src.crs.to_epsg() == 26917
+
+    def test_confusion_and_scores_against_a_loop(self) -> None:
+        rng = np.random.default_rng(1)
+        t = rng.integers(0, 4, 500)
+        p = rng.integers(0, 4, 500)
+        t[:20] = 255  # ignored
+        cm = confusion_matrix(t, p, 4)
+        slow = np.zeros((4, 4), int)
+        for ti, pi in zip(t, p, strict=True):
+            if ti < 4:
+                slow[ti, pi] += 1
+        np.testing.assert_array_equal(cm, slow)
+        s = scores(cm, ["a", "b", "c", "d"])
+        assert s.accuracy == pytest.approx(np.trace(slow) / slow.sum())
+        ious = [slow[k, k] / (slow[k].sum() + slow[:, k].sum() - slow[k, k]) for k in range(4)]
+        assert s.miou == pytest.approx(np.mean(ious))
+
+
+class TestMapCommand:
+    def test_end_to_end_outputs_and_metrics(self, city: Path, tmp_path: Path) -> None:
+        out = tmp_path / "map"
+        summary = map_region(city, out, TINY_MAP, progress=False)
+        tiles = sorted((city / "naip").glob("*.tif"))
+        for tile in tiles:
+            for sub in ("q", "r", "prior"):
+                with rasterio.open(out / sub / tile.name) as m, rasterio.open(tile) as t:
+                    assert m.crs == t.crs
+                    assert m.transform == t.transform
+                    assert m.shape == t.shape
+        for name in ("q.vrt", "r.vrt", "quicklook.png", "summary.json", "confusion_r.png"):
+            assert (out / name).exists(), name
+        saved = json.loads((out / "summary.json").read_text())
+        assert saved["metrics"] == json.loads(json.dumps(summary["metrics"]))
+        for which in ("q", "r", "prior_argmax"):
+            assert 0 <= saved["metrics"][which]["accuracy"] <= 1
+        # the metrics equal an independent evaluation of the written maps
+        again = evaluate_maps(out / "r", city / "labels", "enviroatlas5")
+        assert saved["metrics"]["r"]["accuracy"] == pytest.approx(again.accuracy)
+        assert not list(out.rglob("*.partial"))
+
+    def test_kill_and_rerun_gives_the_same_maps(
+        self, city: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        clean = tmp_path / "clean"
+        map_region(city, clean, TINY_MAP, progress=False)
+
+        killed = tmp_path / "killed"
+        real = run_module.write_class_map
+        calls = {"n": 0}
+
+        def dies_on_third(*args: object, **kwargs: object) -> Path:
+            calls["n"] += 1
+            if calls["n"] == 3:
+                raise KeyboardInterrupt  # as if the user pressed Ctrl-C mid-way
+            return real(*args, **kwargs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(run_module, "write_class_map", dies_on_third)
+        with pytest.raises(KeyboardInterrupt):
+            map_region(city, killed, TINY_MAP, progress=False)
+        monkeypatch.setattr(run_module, "write_class_map", real)
+        assert not list(killed.rglob("*.partial")) or all(
+            p.suffix == ".partial" for p in killed.rglob("*.partial")
+        )
+        map_region(city, killed, TINY_MAP, progress=False)
+        for sub in ("q", "r"):
+            for path in sorted((clean / sub).glob("*.tif")):
+                with rasterio.open(path) as a, rasterio.open(killed / sub / path.name) as b:
+                    np.testing.assert_array_equal(a.read(), b.read())
+
+    def test_cli_and_bad_input(
+        self, city: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        config = tmp_path / "map.yaml"
+        config.write_text(
+            "steps: 2\nbatch_size: 2\npatch_size: 64\nnum_filters: 4\nnum_layers: 2\n"
+        )
+        code = cli_main(
+            [
+                "map",
+                str(city),
+                "--out",
+                str(tmp_path / "m"),
+                "--config",
+                str(config),
+                "--window",
+                "96",
+                "--accelerator",
+                "cpu",
+                "--no-progress",
+            ]
+        )
+        assert code == 0
+        assert "accuracy" in capsys.readouterr().out
+        config.write_text("stepz: 2\n")
+        assert (
+            cli_main(["map", str(city), "--out", str(tmp_path / "m2"), "--config", str(config)])
+            == 2
+        )
+        assert "unknown keys ['stepz']" in capsys.readouterr().err
+        assert cli_main(["map", str(tmp_path / "nowhere"), "--out", str(tmp_path / "m3")]) == 2
+        assert "no naip/ directory" in capsys.readouterr().err
+
+    def test_evaluate_cli(
+        self, city: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        out = tmp_path / "map"
+        map_region(city, out, TINY_MAP, progress=False)
+        code = cli_main(
+            [
+                "evaluate",
+                str(out / "r"),
+                "--labels",
+                str(city / "labels"),
+                "--out",
+                str(tmp_path / "eval"),
+            ]
+        )
+        assert code == 0
+        metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+        assert len(metrics["confusion"]) == 5
+        assert (tmp_path / "eval" / "confusion.png").exists()

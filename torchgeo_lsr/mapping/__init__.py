@@ -1,0 +1,22 @@
+"""Large-raster inference, map outputs, evaluation and the one-command city map."""
+
+from .evaluate import Scores, confusion_matrix, evaluate_maps, scores
+from .io import quicklook, write_class_map, write_probabilities, write_vrt
+from .predict import implicit_posterior_map, predict_tile, tile_windows
+from .run import MapConfig, map_region
+
+__all__ = [
+    "MapConfig",
+    "Scores",
+    "confusion_matrix",
+    "evaluate_maps",
+    "implicit_posterior_map",
+    "map_region",
+    "predict_tile",
+    "quicklook",
+    "scores",
+    "tile_windows",
+    "write_class_map",
+    "write_probabilities",
+    "write_vrt",
+]

@@ -1,0 +1,184 @@
+"""Score class maps against hi-res labels: accuracy, mIoU, per-class IoU, confusion matrix.
+
+``torchgeo-lsr evaluate PRED --labels LABELS [--classes enviroatlas5]`` reads each
+prediction (a class-map GeoTIFF, or a directory of them), reads the labels onto the
+prediction's grid (nearest; any CRS), remaps label codes to the class scheme, and writes
+``metrics.json`` and ``confusion.png``.
+
+.. versionadded:: 0.1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from rasterio.enums import Resampling
+
+from ..classes import ClassScheme, get_scheme, labels_to_classes
+from ..datasets.aligned import list_rasters, match_by_stem
+from ..datasets.base import Grid, warp_to_grid
+
+__all__ = ["Scores", "confusion_matrix", "evaluate_maps", "main", "plot_confusion", "scores"]
+
+
+@dataclass
+class Scores:
+    """Agreement of a map with labels.
+
+    Attributes:
+        accuracy: fraction of scored pixels with the right class.
+        miou: mean IoU over classes present in the labels or the predictions.
+        iou: IoU per class (None where the class is in neither).
+        confusion: ``confusion[t][p]`` = pixels of true class ``t`` predicted ``p``.
+        pixels: number of scored pixels.
+        classes: class names.
+    """
+
+    accuracy: float
+    miou: float
+    iou: list[float | None]
+    confusion: list[list[int]]
+    pixels: int
+    classes: list[str]
+
+
+def confusion_matrix(target: np.ndarray, pred: np.ndarray, num_classes: int) -> np.ndarray:
+    """``(K, K)`` counts of (true, predicted) over pixels where both are in ``[0, K)``."""
+    keep = (target >= 0) & (target < num_classes) & (pred >= 0) & (pred < num_classes)
+    flat = target[keep].astype(np.int64) * num_classes + pred[keep].astype(np.int64)
+    return np.bincount(flat, minlength=num_classes**2).reshape(num_classes, num_classes)
+
+
+def scores(confusion: np.ndarray, names: Sequence[str]) -> Scores:
+    """Accuracy, per-class IoU and mIoU from a confusion matrix."""
+    tp = np.diag(confusion).astype(float)
+    union = confusion.sum(0) + confusion.sum(1) - tp
+    iou = [float(t / u) if u > 0 else None for t, u in zip(tp, union, strict=True)]
+    present = [v for v in iou if v is not None]
+    total = int(confusion.sum())
+    return Scores(
+        accuracy=float(tp.sum() / total) if total else float("nan"),
+        miou=float(np.mean(present)) if present else float("nan"),
+        iou=iou,
+        confusion=confusion.astype(int).tolist(),
+        pixels=total,
+        classes=list(names),
+    )
+
+
+def evaluate_maps(
+    predictions: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    labels: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    scheme: ClassScheme | str = "enviroatlas5",
+    label_scheme: str = "enviroatlas",
+) -> Scores:
+    """Score class maps (band 1, class indices, 255 = none) against label rasters.
+
+    Labels pair with predictions by file stem, or one label file covers them all; they
+    are read onto each prediction's grid (nearest), so any CRS works.
+    """
+    scheme = get_scheme(scheme) if isinstance(scheme, str) else scheme
+    preds = list_rasters(predictions, "predictions")
+    labs = match_by_stem(preds, list_rasters(labels, "labels"), "labels")
+    total = np.zeros((len(scheme), len(scheme)), dtype=np.int64)
+    for pred_path, label_path in zip(preds, labs, strict=True):
+        grid = Grid.of_raster(pred_path)
+        with rasterio.open(pred_path) as src:
+            pred = src.read(1)
+        with rasterio.open(label_path) as src:
+            raw = warp_to_grid(
+                src,
+                grid,
+                indexes=[1],
+                resampling=Resampling.nearest,
+                dtype="int32",
+                fill=-1,
+                what="labels",
+            )[0]
+        target = np.where(
+            raw >= 0, labels_to_classes(np.clip(raw, 0, None), scheme, label_scheme), 255
+        )
+        total += confusion_matrix(target, pred, len(scheme))
+    return scores(total, scheme.names)
+
+
+def plot_confusion(result: Scores, out: Path, title: str = "") -> Path:
+    """Row-normalised confusion matrix as a PNG (counts in the cells)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    counts = np.array(result.confusion, dtype=float)
+    rows = counts / np.maximum(counts.sum(1, keepdims=True), 1)
+    k = len(result.classes)
+    fig, ax = plt.subplots(figsize=(1.2 * k + 2, 1.2 * k + 1.5))
+    ax.imshow(rows, cmap="Blues", vmin=0, vmax=1)
+    for t in range(k):
+        for p in range(k):
+            ax.text(
+                p,
+                t,
+                f"{rows[t, p]:.2f}\n{int(counts[t, p])}",
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white" if rows[t, p] > 0.5 else "black",
+            )
+    ax.set_xticks(range(k), result.classes, rotation=45, ha="right")
+    ax.set_yticks(range(k), result.classes)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title or f"accuracy {result.accuracy:.3f}, mIoU {result.miou:.3f}")
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(out.name + ".partial")
+    fig.savefig(partial, dpi=90, format="png")
+    plt.close(fig)
+    os.replace(partial, out)
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``torchgeo-lsr evaluate PRED --labels LABELS [--classes ...] [--out DIR]``."""
+    parser = argparse.ArgumentParser(
+        prog="torchgeo-lsr evaluate", description="Score class maps against hi-res labels."
+    )
+    parser.add_argument("predictions", type=Path, help="class-map GeoTIFF or directory")
+    parser.add_argument("--labels", type=Path, required=True, help="label GeoTIFF or directory")
+    parser.add_argument("--classes", default="enviroatlas5", help="class scheme (name or YAML)")
+    parser.add_argument(
+        "--label-scheme",
+        choices=("enviroatlas", "index"),
+        default="enviroatlas",
+        help="labels hold EnviroAtlas codes (remapped) or class indices",
+    )
+    parser.add_argument("--out", type=Path, help="write metrics.json and confusion.png here")
+    args = parser.parse_args(argv)
+    try:
+        result = evaluate_maps(args.predictions, args.labels, args.classes, args.label_scheme)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"torchgeo-lsr evaluate: {err}", file=sys.stderr)
+        return 2
+    text = json.dumps(asdict(result), indent=2)
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        partial = args.out / "metrics.json.partial"
+        partial.write_text(text + "\n")
+        os.replace(partial, args.out / "metrics.json")
+        plot_confusion(result, args.out / "confusion.png")
+    per_class = ", ".join(
+        f"{n} {v:.3f}" if v is not None else f"{n} -"
+        for n, v in zip(result.classes, result.iou, strict=True)
+    )
+    print(f"accuracy {result.accuracy:.4f}  mIoU {result.miou:.4f}  ({result.pixels} px)")
+    print(f"IoU: {per_class}")
+    return 0

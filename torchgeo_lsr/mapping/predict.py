@@ -1,0 +1,124 @@
+"""Large-raster inference that equals a whole-tile forward pass.
+
+A fully convolutional network's output at a pixel depends only on the input inside its
+receptive field. :func:`predict_tile` runs the network on windows that overlap by the
+receptive field and keeps each window's centre, so the result is identical (up to float
+round-off) to running the network on the whole tile at once: no seams, no border
+artefacts, and memory bounded by the window size.
+
+.. versionadded:: 0.1
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import torch
+from torch import Tensor, nn
+
+from ..samplers.patches import grid_offsets
+
+__all__ = ["implicit_posterior_map", "predict_tile", "tile_windows"]
+
+
+def tile_windows(
+    height: int, width: int, window: int, margin: int
+) -> Iterator[tuple[tuple[int, int, int, int], tuple[int, int, int, int]]]:
+    """Windows covering a tile so that their centres (minus ``margin``) tile it exactly.
+
+    Yields ``(read, keep)`` pairs: ``read = (row, col, h, w)`` is the input window and
+    ``keep = (row, col, h, w)`` the part of its output kept, in tile coordinates. Kept
+    parts do not overlap and cover the tile; each kept pixel is at least ``margin`` px
+    from its read window's edge unless that edge is the tile's edge.
+
+    Example:
+        >>> [k for _, k in tile_windows(10, 10, 6, 1)][:3]
+        [(0, 0, 5, 5), (0, 5, 5, 5), (5, 0, 5, 5)]
+    """
+    if window <= 2 * margin:
+        raise ValueError(f"window {window} must exceed twice the margin {margin}")
+
+    def spans(extent: int) -> list[tuple[int, int, int, int]]:
+        size = min(window, extent)
+        if size == extent:
+            return [(0, extent, 0, extent)]
+        starts = grid_offsets(extent, size, size - 2 * margin)
+        out: list[tuple[int, int, int, int]] = []
+        for i, s in enumerate(starts):
+            keep_start = 0 if i == 0 else out[-1][3]
+            keep_end = extent if i == len(starts) - 1 else s + size - margin
+            out.append((s, size, keep_start, keep_end))
+        return out
+
+    for r, h, kr0, kr1 in spans(height):
+        for c, w, kc0, kc1 in spans(width):
+            yield (r, c, h, w), (kr0, kc0, kr1 - kr0, kc1 - kc0)
+
+
+@torch.no_grad()
+def predict_tile(
+    model: nn.Module | Callable[[Tensor], Tensor],
+    image: Tensor,
+    margin: int,
+    window: int = 1024,
+    device: torch.device | str | None = None,
+    transform: Callable[[Tensor], Tensor] | None = None,
+) -> Tensor:
+    """Class probabilities ``q`` of a whole tile, computed window by window.
+
+    Args:
+        model: network returning logits ``(1, K, h, w)`` for input ``(1, C, h, w)``.
+        image: ``(C, H, W)`` tile (any dtype; ``transform`` normalises it).
+        margin: half the network's receptive field (``(rf - 1) // 2``) or more.
+        window: input window side in pixels.
+        device: where to run the network (default: the model's device, else CPU).
+        transform: optional function applied to each input window ``(1, C, h, w)``
+            (e.g. normalisation), after moving it to ``device``.
+
+    Returns:
+        ``(K, H, W)`` float32 probabilities on the CPU.
+    """
+    if image.ndim != 3:
+        raise ValueError(f"image must be (C, H, W), got {tuple(image.shape)}")
+    if device is None:
+        params = list(model.parameters()) if isinstance(model, nn.Module) else []
+        device = params[0].device if params else torch.device("cpu")
+    _, height, width = image.shape
+    out: Tensor | None = None
+    for (r, c, h, w), (kr, kc, kh, kw) in tile_windows(height, width, window, margin):
+        x = image[None, :, r : r + h, c : c + w].to(device)
+        if transform is not None:
+            x = transform(x)
+        probs = torch.softmax(model(x).float(), dim=1)[0].cpu()
+        if out is None:
+            out = torch.empty((probs.shape[0], height, width), dtype=torch.float32)
+        out[:, kr : kr + kh, kc : kc + kw] = probs[:, kr - r : kr - r + kh, kc - c : kc - c + kw]
+    assert out is not None
+    return out
+
+
+def implicit_posterior_map(
+    q: Tensor, prior: Tensor, q_mean: Tensor, eps: float = 1e-4
+) -> tuple[Tensor, Tensor]:
+    """Implicit posterior of a tile with a region-level denominator.
+
+    ``r_i(l) ∝ P_i(l) q_i(l) / q̄(l)`` with ``q̄`` the mean of q over the whole region
+    (the paper's evaluation), both inputs smoothed by ``eps`` as in training.
+
+    Args:
+        q: ``(K, H, W)`` network probabilities.
+        prior: ``(K, H, W)`` prior (all zero where it has no information).
+        q_mean: ``(K,)`` region mean of q.
+        eps: additive smoothing of q and the prior.
+
+    Returns:
+        ``(K, H, W)`` posterior and the ``(H, W)`` mask where the prior has information
+        (elsewhere the posterior falls back to q).
+    """
+    from ..losses import implicit_posterior, smooth_probs
+
+    valid = prior.sum(dim=0) > 0
+    r = implicit_posterior(
+        smooth_probs(q[None], eps), smooth_probs(prior[None], eps), q_mean=q_mean, valid=valid[None]
+    )[0]
+    return torch.where(valid[None], r, q), valid

@@ -1,0 +1,485 @@
+r"""Map a region in one command: prior -> training on the prior -> whole-region prediction.
+
+``torchgeo-lsr map REGION_DIR --out OUT_DIR`` builds (or reuses) one prior per imagery
+tile, trains the FCN on the region's own imagery and prior (transductive, as the paper;
+no hi-res label is used), predicts every tile exactly (see :mod:`.predict`), and writes:
+
+* ``q/<tile>.tif`` and ``r/<tile>.tif``: uint8 class-map COGs (colour table, class names)
+  of the network output q and of the implicit posterior r, whose denominator
+  :math:`\sum_j q_j(l)` is taken over the whole region (the paper's evaluation);
+* ``q.vrt``, ``r.vrt``: region mosaics; ``quicklook.png``: imagery | prior | q | r;
+* ``probs/q|r/<tile>.tif`` (with ``save_probs``): uint8 x 255 probabilities;
+* ``summary.json``: parameters, versions, timings and, when ``labels/`` exists, the
+  accuracy and mIoU of q, r and the prior's argmax.
+
+Every stage can be interrupted and rerun: priors and maps carry keys of their inputs
+and are reused when they match, training resumes from ``checkpoints/last.ckpt``, and no
+file is ever half-written under its final name.
+
+.. versionadded:: 0.1
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import rasterio
+import torch
+import yaml
+from tqdm.auto import tqdm
+
+from ..classes import get_scheme
+from ..datasets.base import Grid
+from ..losses import DEFAULT_SMOOTHING
+from ..priors.builder import PriorConfig, build_region_priors
+from .evaluate import evaluate_maps, plot_confusion
+from .io import NODATA, quicklook, write_class_map, write_probabilities, write_vrt
+from .predict import implicit_posterior_map, predict_tile
+
+__all__ = ["MapConfig", "main", "map_region"]
+
+PriorKind = Literal["nlcd", "handmade"]
+
+
+@dataclass(frozen=True)
+class MapConfig:
+    """Parameters of ``torchgeo-lsr map`` (also the keys of its ``--config`` YAML).
+
+    Attributes:
+        loss: training objective (``qr``, ``qr_kl``, ``rq``, ``ce_soft``, ``ce_hard``,
+            ``nll_union``).
+        prior: ``nlcd`` (NLCD through the co-occurrence matrix) or ``handmade`` (plus
+            OSM roads/water and building footprints, when the region has them).
+        classes: class scheme (name or YAML file).
+        cooccurrence: matrix for the prior (see :class:`~torchgeo_lsr.priors.PriorConfig`).
+        sigma: prior blur sigma in pixels.
+        steps: training steps (batches).
+        patch_size: training patch side in pixels.
+        batch_size: patches per batch.
+        num_filters: FCN filters per layer.
+        num_layers: FCN hidden layers.
+        lr: learning rate (AdamW).
+        warmup_epochs: soft cross-entropy epochs before the loss (0 = none).
+        denominator_momentum: online estimate of QR/RQ's denominator (None = per batch).
+        train_sampler: ``random``, ``per_tile`` or ``mixed_batch``.
+        window: prediction window side in pixels.
+        accelerator: Lightning accelerator (``auto``, ``cpu``, ``gpu``).
+        precision: Lightning precision (e.g. ``32-true``, ``bf16-mixed``).
+        seed: seed of initialisation and sampling.
+        save_probs: also write probability rasters.
+    """
+
+    loss: str = "qr"
+    prior: PriorKind = "handmade"
+    classes: str = "enviroatlas5"
+    cooccurrence: str = "pittsburgh"
+    sigma: float = 31.0
+    steps: int = 600
+    patch_size: int = 128
+    batch_size: int = 16
+    num_filters: int = 32
+    num_layers: int = 5
+    lr: float = 1e-3
+    warmup_epochs: int = 0
+    denominator_momentum: float | None = None
+    train_sampler: Literal["random", "per_tile", "mixed_batch"] = "mixed_batch"
+    window: int = 1024
+    accelerator: str = "auto"
+    precision: str = "32-true"
+    seed: int = 0
+    save_probs: bool = False
+
+    def __post_init__(self) -> None:
+        if self.prior not in ("nlcd", "handmade"):
+            raise ValueError(f"prior must be 'nlcd' or 'handmade', got {self.prior!r}")
+        if self.steps < 1 or self.batch_size < 1 or self.patch_size < 16:
+            raise ValueError("steps and batch_size must be >= 1 and patch_size >= 16")
+
+    @classmethod
+    def from_yaml(cls, path: str | os.PathLike[str], **overrides: Any) -> MapConfig:
+        """Read a config file; ``overrides`` (non-None) win. Unknown keys are errors."""
+        with open(path) as f:
+            data = yaml.safe_load(f) or {}
+        if not isinstance(data, dict):
+            raise ValueError(f"--config {path}: expected a mapping of options")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"--config {path}: unknown keys {unknown}; known: {sorted(known)}")
+        data.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**data)
+
+
+@dataclass
+class _Timer:
+    times: dict[str, float] = field(default_factory=dict)
+
+    def __call__(self, name: str, start: float) -> None:
+        self.times[name] = round(time.perf_counter() - start, 2)
+
+
+def _key(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _tag(path: Path) -> str | None:
+    try:
+        with rasterio.open(path) as src:
+            value: str | None = src.tags().get("LSR_KEY")
+            return value
+    except rasterio.errors.RasterioIOError:
+        return None
+
+
+# ---------------------------------------------------------------------- training
+def train(region: Path, priors: Path, out: Path, config: MapConfig, progress: bool) -> Path:
+    """Train the FCN on the region's imagery and priors; returns the final checkpoint.
+
+    Resumes from ``checkpoints/last.ckpt``; a finished run (``checkpoints/final.ckpt``
+    with the same key) is reused.
+    """
+    from lightning.pytorch import Trainer, seed_everything
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    from ..datamodules import LSRDataModule
+    from ..trainers import LabelSuperResolutionTask
+
+    scheme = get_scheme(config.classes)
+    ckpt_dir = out / "checkpoints"
+    final = ckpt_dir / "final.ckpt"
+    key = _key(dataclasses.asdict(config), sorted(p.name for p in priors.glob("*.tif")))
+    marker = ckpt_dir / "final.key"
+    if final.exists() and marker.exists() and marker.read_text().strip() == key:
+        return final
+    seed_everything(config.seed, workers=True)
+    epoch_batches = min(config.steps, 100)
+    dm = LSRDataModule(
+        images=region / "naip",
+        priors=priors,
+        patch_size=config.patch_size,
+        batch_size=config.batch_size,
+        train_length=epoch_batches * config.batch_size,
+        train_sampler=config.train_sampler,
+        seed=config.seed,
+    )
+    dm.setup("fit")
+    bands = dm.tiles[0].image.shape[0]
+    task = LabelSuperResolutionTask(
+        in_channels=bands,
+        num_classes=len(scheme),
+        num_filters=config.num_filters,
+        num_layers=config.num_layers,
+        loss=config.loss,  # type: ignore[arg-type]
+        warmup_epochs=config.warmup_epochs,
+        denominator_momentum=config.denominator_momentum,
+        labels=list(scheme.names),
+        lr=config.lr,
+        patience=3,
+    )
+    checkpoint = ModelCheckpoint(
+        dirpath=ckpt_dir,
+        save_last=True,
+        save_top_k=0,
+        every_n_train_steps=max(1, min(50, config.steps // 4)),
+    )
+    trainer = Trainer(
+        max_steps=config.steps,
+        accelerator=config.accelerator,
+        devices=1,
+        precision=config.precision,  # type: ignore[arg-type]
+        limit_val_batches=8,
+        log_every_n_steps=10,
+        callbacks=[checkpoint],
+        logger=_logger(out),
+        enable_progress_bar=progress,
+        enable_model_summary=False,
+        deterministic=True,
+        default_root_dir=out,
+    )
+    last = ckpt_dir / "last.ckpt"
+    resume: str | None = (
+        str(last)
+        if last.exists() and marker.exists() and marker.read_text().strip() == "running:" + key
+        else None
+    )
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    marker.write_text("running:" + key)
+    trainer.fit(task, datamodule=dm, ckpt_path=resume)
+    partial = ckpt_dir / "final.ckpt.partial"
+    trainer.save_checkpoint(partial)
+    os.replace(partial, final)
+    marker.write_text(key)
+    return final
+
+
+def _logger(out: Path) -> Any:
+    from lightning.pytorch.loggers import CSVLogger
+
+    return CSVLogger(save_dir=out, name="logs", version=0)
+
+
+# -------------------------------------------------------------------- prediction
+def _load_model(checkpoint: Path) -> Any:
+    from ..trainers import LabelSuperResolutionTask
+
+    task = LabelSuperResolutionTask.load_from_checkpoint(checkpoint, map_location="cpu")
+    task.eval()
+    return task
+
+
+def predict_region(
+    region: Path, priors: Path, out: Path, checkpoint: Path, config: MapConfig, progress: bool
+) -> dict[str, list[Path]]:
+    """Write q and r class maps (and probabilities) for every tile; returns the paths."""
+    from ..datasets import NAIP
+
+    scheme = get_scheme(config.classes)
+    task = _load_model(checkpoint)
+    device = torch.device(
+        "cuda" if torch.cuda.is_available() and config.accelerator != "cpu" else "cpu"
+    )
+    task.to(device)
+    margin = (task.model.receptive_field - 1) // 2
+    tiles = [Path(p) for p in NAIP(region / "naip").files]
+    ckpt_key = _key(checkpoint.stat().st_size, checkpoint.stat().st_mtime_ns, config.window)
+    work = out / "work" / "q"
+    work.mkdir(parents=True, exist_ok=True)
+
+    def normalise(x: torch.Tensor) -> torch.Tensor:
+        return x.float() / 255.0
+
+    # Pass 1: q for every tile (stored as uint16 / 65535) and the region mean of q.
+    q_sum = torch.zeros(len(scheme), dtype=torch.float64)
+    count = 0
+    for tile in tqdm(tiles, desc="predict q", disable=not progress):
+        q_path = work / f"{tile.stem}.tif"
+        grid = Grid.of_raster(tile)
+        if q_path.exists() and _tag(q_path) == ckpt_key:
+            with rasterio.open(q_path) as src:
+                q = torch.from_numpy(src.read().astype(np.float32) / 65535)
+        else:
+            with rasterio.open(tile) as src:
+                image = torch.from_numpy(src.read())
+            q = predict_tile(task.model, image, margin, config.window, device, normalise)
+            partial = q_path.with_name(q_path.name + ".partial")
+            with rasterio.open(
+                partial,
+                "w",
+                driver="GTiff",
+                width=grid.width,
+                height=grid.height,
+                count=q.shape[0],
+                dtype="uint16",
+                crs=grid.crs,
+                transform=grid.transform,
+                tiled=True,
+                blockxsize=256,
+                blockysize=256,
+                compress="deflate",
+                photometric="MINISBLACK",
+            ) as dst:
+                dst.write(np.round(q.numpy() * 65535).astype(np.uint16))
+                dst.update_tags(LSR_KEY=ckpt_key)
+            os.replace(partial, q_path)
+        q_sum += q.double().sum(dim=(1, 2))
+        count += q.shape[1] * q.shape[2]
+    q_mean = (q_sum / max(count, 1)).float()
+
+    # Pass 2: class maps of q and r (r with the region-level denominator).
+    map_key = _key(ckpt_key, q_mean.tolist())
+    written: dict[str, list[Path]] = {"q": [], "r": []}
+    for tile in tqdm(tiles, desc="maps", disable=not progress):
+        grid = Grid.of_raster(tile)
+        q_map, r_map = out / "q" / f"{tile.stem}.tif", out / "r" / f"{tile.stem}.tif"
+        written["q"].append(q_map)
+        written["r"].append(r_map)
+        if all(p.exists() and _tag(p) == map_key for p in (q_map, r_map)) and (
+            not config.save_probs or (out / "probs" / "r" / f"{tile.stem}.tif").exists()
+        ):
+            continue
+        with rasterio.open(work / f"{tile.stem}.tif") as src:
+            q = torch.from_numpy(src.read().astype(np.float32) / 65535)
+        with rasterio.open(priors / f"{tile.stem}.tif") as src:
+            prior = torch.from_numpy(src.read().astype(np.float32))
+            if src.dtypes[0] == "uint8":
+                prior /= 255
+        r, _ = implicit_posterior_map(q, prior, q_mean, DEFAULT_SMOOTHING)
+        for path, probs in ((q_map, q), (r_map, r)):
+            classes = probs.argmax(0).numpy().astype(np.uint8)
+            write_class_map(path, classes, grid, scheme, tags={"LSR_KEY": map_key})
+        if config.save_probs:
+            write_probabilities(out / "probs" / "q" / f"{tile.stem}.tif", q.numpy(), grid, scheme)
+            write_probabilities(out / "probs" / "r" / f"{tile.stem}.tif", r.numpy(), grid, scheme)
+    return written
+
+
+def _prior_argmax_maps(priors: Path, out: Path, classes: str) -> list[Path]:
+    scheme = get_scheme(classes)
+    paths = []
+    for prior in sorted(priors.glob("*.tif")):
+        grid = Grid.of_raster(prior)
+        target = out / "prior_argmax" / prior.name
+        with rasterio.open(prior) as src:
+            p = src.read()
+        classes_ = np.where(p.sum(0) > 0, p.argmax(0), NODATA).astype(np.uint8)
+        paths.append(write_class_map(target, classes_, grid, scheme))
+    return paths
+
+
+# -------------------------------------------------------------------------- main
+def map_region(
+    region: str | os.PathLike[str] | None,
+    out: str | os.PathLike[str],
+    config: MapConfig | None = None,
+    progress: bool | None = None,
+) -> dict[str, Any]:
+    """Map a region (see the module docstring); returns the summary written to JSON.
+
+    Args:
+        region: region directory; None generates the sample city into ``out/region``.
+        out: output directory (created; rerunning into it resumes).
+        config: parameters (default :class:`MapConfig`).
+        progress: show progress bars (default: when stderr is a terminal).
+    """
+    config = config or MapConfig()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    show = sys.stderr.isatty() if progress is None else progress
+    timer = _Timer()
+    t0 = time.perf_counter()
+    if region is None:
+        from ..sample_city import make_sample_city
+
+        region = out / "region"
+        if not (region / "city.json").exists():
+            make_sample_city(region, seed=config.seed, overwrite=region.exists(), progress=show)
+        timer("sample_city_s", t0)
+    region = Path(region)
+    if not (region / "naip").is_dir():
+        raise FileNotFoundError(f"region {region}: no naip/ directory")
+
+    start = time.perf_counter()
+    aux: tuple[Literal["osm", "buildings"], ...] = ()
+    if config.prior == "handmade":
+        aux = tuple(s for s in ("osm", "buildings") if (region / s).is_dir())  # type: ignore[misc]
+    prior_config = PriorConfig(
+        classes=config.classes, cooccurrence=config.cooccurrence, sigma=config.sigma, aux=aux
+    )
+    priors = out / "prior"
+    build_region_priors(region, priors, prior_config, progress=show)
+    timer("prior_s", start)
+
+    start = time.perf_counter()
+    checkpoint = train(region, priors, out, config, show)
+    timer("train_s", start)
+
+    start = time.perf_counter()
+    maps = predict_region(region, priors, out, checkpoint, config, show)
+    timer("predict_s", start)
+
+    for name in ("q", "r"):
+        write_vrt(maps[name], out / f"{name}.vrt")
+    tiles = sorted((region / "naip").glob("*.tif"))
+    quicklook(
+        tiles[0],
+        priors / f"{tiles[0].stem}.tif",
+        {"q (network)": maps["q"][0], "r (posterior)": maps["r"][0]},
+        get_scheme(config.classes),
+        out / "quicklook.png",
+        title=f"{region.name}: {tiles[0].stem}",
+    )
+    summary: dict[str, Any] = {
+        "region": str(region),
+        "out": str(out),
+        "config": dataclasses.asdict(config),
+        "prior": dataclasses.asdict(prior_config) | {"aux": list(aux)},
+        "versions": _versions(),
+        "timings_s": timer.times,
+        "outputs": {"q": "q.vrt", "r": "r.vrt", "quicklook": "quicklook.png"},
+    }
+    if (region / "labels").is_dir():
+        prior_maps = _prior_argmax_maps(priors, out, config.classes)
+        metrics = {}
+        for name, paths in (("q", maps["q"]), ("r", maps["r"]), ("prior_argmax", prior_maps)):
+            result = evaluate_maps(paths, region / "labels", config.classes)
+            metrics[name] = {"accuracy": result.accuracy, "miou": result.miou, "iou": result.iou}
+            if name == "r":
+                plot_confusion(
+                    result,
+                    out / "confusion_r.png",
+                    title=f"r map: accuracy {result.accuracy:.3f}, mIoU {result.miou:.3f}",
+                )
+        summary["metrics"] = metrics
+    timer("total_s", t0)
+    partial = out / "summary.json.partial"
+    partial.write_text(json.dumps(summary, indent=2) + "\n")
+    os.replace(partial, out / "summary.json")
+    return summary
+
+
+def _versions() -> dict[str, str]:
+    import lightning
+    import torchgeo
+
+    from .. import __version__
+
+    return {
+        "torchgeo_lsr": __version__,
+        "torchgeo": torchgeo.__version__,
+        "torch": torch.__version__,
+        "lightning": lightning.__version__,
+        "rasterio": rasterio.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``torchgeo-lsr map [REGION_DIR] --out OUT_DIR [options]``."""
+    parser = argparse.ArgumentParser(
+        prog="torchgeo-lsr map",
+        description="Map a region from its weak sources: prior, training, prediction, outputs. "
+        "Without REGION_DIR, the generated sample city is mapped.",
+    )
+    parser.add_argument("region", type=Path, nargs="?", help="region directory (naip/, nlcd/, ...)")
+    parser.add_argument("--out", type=Path, required=True, help="output directory")
+    parser.add_argument("--config", type=Path, help="YAML file with MapConfig keys")
+    fields = {f.name: f for f in dataclasses.fields(MapConfig)}
+    for name, f in fields.items():
+        flag = "--" + name.replace("_", "-")
+        if f.type in ("bool",):
+            parser.add_argument(
+                flag, action="store_true", default=None, help=f"(default {f.default})"
+            )
+            continue
+        kind: Any = {"int": int, "float": float, "float | None": float}.get(str(f.type), str)
+        parser.add_argument(flag, type=kind, default=None, help=f"(default {f.default})")
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    args = parser.parse_args(argv)
+    overrides = {name: getattr(args, name) for name in fields}
+    try:
+        if args.config:
+            config = MapConfig.from_yaml(args.config, **overrides)
+        else:
+            config = MapConfig(**{k: v for k, v in overrides.items() if v is not None})
+        summary = map_region(
+            args.region, args.out, config, progress=False if args.no_progress else None
+        )
+    except (ValueError, FileNotFoundError) as err:
+        print(f"torchgeo-lsr map: {err}", file=sys.stderr)
+        return 2
+    print(f"map of {summary['region']} in {args.out}: q.vrt, r.vrt, quicklook.png, summary.json")
+    for name, m in summary.get("metrics", {}).items():
+        print(f"  {name:<13} accuracy {m['accuracy']:.3f}  mIoU {m['miou']:.3f}")
+    return 0

@@ -1,0 +1,464 @@
+"""The learned prior (paper §4.4): inputs, scoring, and applying a trained network.
+
+A small FCN (:class:`~torchgeo_lsr.models.LearnedPriorFCN`) reads a stack of weak sources
+on a tile's 1 m grid and is trained on a few labelled tiles
+(:class:`~torchgeo_lsr.trainers.learned_prior.LearnedPriorTask`); its softmax output is
+then a prior for the other tiles. The input stack, in :func:`input_channel_names` order:
+
+1. the hand-made NLCD-only prior of :mod:`torchgeo_lsr.priors.builder` (NLCD -> co-occurrence
+   remap -> Gaussian blur -> smoothing), one channel per target class;
+2. binary masks of building footprints, OSM roads, OSM water bodies and OSM waterways
+   (:data:`AUX_CHANNELS`), rasterised on the grid as drawn (no dilation or blur).
+
+:func:`apply_learned_prior` writes the trained network's prior for every tile of a
+region, like :func:`~torchgeo_lsr.priors.builder.build_region_priors` (same grid, band
+descriptions, ``.partial`` then rename, skip when the key matches).
+
+.. versionadded:: 0.1
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import rasterio
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from ..classes import get_scheme, labels_to_classes
+from ..datasets.base import GeoSource, Grid, warp_to_grid
+from ..losses import smooth_probs
+from .builder import (
+    KEY_TAG,
+    PriorConfig,
+    PriorReport,
+    _fingerprint,
+    _input_files,
+    _region_sources,
+    _stored_key,
+    prior_window,
+    resolve_cooccurrence,
+)
+
+__all__ = [
+    "AUX_CHANNELS",
+    "HPARAM_TO_CONFIG",
+    "INPUT_CONFIG_KEYS",
+    "LEARNED_PRIOR_CHANNELS",
+    "LearnedPriorInputs",
+    "PriorScore",
+    "apply_learned_prior",
+    "input_channel_names",
+    "learned_prior_inputs",
+    "prior_config_from_hparams",
+    "prior_nll",
+    "read_tile_labels",
+    "score_prior",
+    "score_prior_dir",
+]
+
+#: Auxiliary input channels, after the class channels of the hand-made prior. Names are
+#: the keys of :data:`torchgeo_lsr.priors.fusion.ENVIROATLAS5_FUSION`.
+AUX_CHANNELS = ("buildings", "roads", "water_bodies", "waterways")
+
+#: :class:`~torchgeo_lsr.priors.builder.PriorConfig` fields that shape the input stack
+#: (and so must be the same when training and when applying a network).
+INPUT_CONFIG_KEYS = ("classes", "cooccurrence", "sigma", "kernel_size", "blur", "eps")
+
+#: Labels outside the target classes.
+IGNORE_INDEX = 255
+
+
+def input_channel_names(classes: str = "enviroatlas5") -> tuple[str, ...]:
+    """Names of the input channels, in order: ``prior_<class>`` per class, then aux masks.
+
+    Example:
+        >>> input_channel_names("enviroatlas5")[:2], len(input_channel_names())
+        (('prior_water', 'prior_impervious'), 9)
+    """
+    return tuple(f"prior_{n}" for n in get_scheme(classes).names) + AUX_CHANNELS
+
+
+#: Input channels for the paper's 5 classes: 5 prior channels, then :data:`AUX_CHANNELS`.
+LEARNED_PRIOR_CHANNELS = input_channel_names("enviroatlas5")
+
+
+#: Data-module hyperparameter -> :class:`PriorConfig` field, for the input stack's settings
+#: (names that cannot clash with the task's own hyperparameters in a checkpoint).
+HPARAM_TO_CONFIG = {
+    "classes": "classes",
+    "cooccurrence": "cooccurrence",
+    "sigma": "sigma",
+    "blur_kernel_size": "kernel_size",
+    "blur": "blur",
+    "prior_eps": "eps",
+    "label_scheme": "label_scheme",
+}
+
+
+def prior_config_from_hparams(hparams: Mapping[str, Any]) -> PriorConfig:
+    """The :class:`PriorConfig` of the input stack from data-module hyperparameters.
+
+    Keys of :data:`HPARAM_TO_CONFIG` override the defaults; others are ignored.
+
+    Example:
+        >>> prior_config_from_hparams({"blur_kernel_size": 51, "lr": 0.1}).kernel_size
+        51
+    """
+    return PriorConfig(**{f: hparams[k] for k, f in HPARAM_TO_CONFIG.items() if k in hparams})
+
+
+class LearnedPriorInputs:
+    """The input stack of the learned prior, on any grid of a region.
+
+    Sources (NLCD, OSM, footprints) are opened once; :meth:`stack` rasterises them on a
+    grid. The hand-made part is :func:`~torchgeo_lsr.priors.builder.prior_window` with
+    ``config`` and no fusion (NLCD only); NLCD is read with a margin of the blur radius
+    around the grid, so windows of a tile agree with the whole tile.
+
+    Args:
+        region: region directory with ``naip/``, ``nlcd/``, ``osm/`` and ``buildings/``.
+        config: co-occurrence, blur and smoothing of the hand-made prior (its ``aux`` and
+            ``fusion`` are ignored).
+
+    Raises:
+        FileNotFoundError: if a source directory is missing.
+
+    Example::
+
+        inputs = LearnedPriorInputs("REGION")
+        x = inputs.stack(inputs.grid("m_3507801_ne_17_060_20220615"))  # (9, H, W)
+    """
+
+    def __init__(self, region: str | os.PathLike[str], config: PriorConfig | None = None) -> None:
+        self.region = Path(region)
+        self.config = dataclasses.replace(config or PriorConfig(), aux=())
+        tiles, self.nlcd, aux = _region_sources(
+            self.region, dataclasses.replace(self.config, aux=("osm", "buildings"))
+        )
+        self.aux: dict[str, GeoSource] = {name: aux[name] for name in AUX_CHANNELS}
+        self.tiles = {p.stem: p for p in tiles}
+        self.matrix = torch.from_numpy(resolve_cooccurrence(self.config, self.region)).float()
+        self.channels = input_channel_names(self.config.classes)
+
+    def tile_path(self, tile: str | os.PathLike[str]) -> Path:
+        """The imagery file of ``tile`` (a path, or the stem of a file in ``naip/``)."""
+        path = Path(tile)
+        if path.is_file():
+            return path
+        if str(tile) not in self.tiles:
+            raise ValueError(
+                f"region {self.region}: no imagery tile named {str(tile)!r}; "
+                f"tiles are {sorted(self.tiles)}"
+            )
+        return self.tiles[str(tile)]
+
+    def grid(self, tile: str | os.PathLike[str]) -> Grid:
+        """The pixel grid of ``tile``."""
+        return Grid.of_raster(self.tile_path(tile))
+
+    def _stack_window(self, grid: Grid) -> Tensor:
+        margin = self.config.margin
+        padded = grid.window(-margin, -margin, grid.height + 2 * margin, grid.width + 2 * margin)
+        nlcd = self.nlcd[padded]
+        prior, _ = prior_window(nlcd["mask"], nlcd["valid"], self.matrix, self.config, crop=margin)
+        masks = [(self.aux[name][grid]["mask"] > 0)[None].float() for name in AUX_CHANNELS]
+        return torch.cat([prior.float(), *masks])
+
+    def stack(self, grid: Grid) -> Tensor:
+        """The ``(C_in, H, W)`` float32 input stack on ``grid`` (in ``config.window`` pieces)."""
+        win = self.config.window
+        if grid.height <= win and grid.width <= win:
+            return self._stack_window(grid)
+        out = torch.empty(len(self.channels), grid.height, grid.width)
+        for r0 in range(0, grid.height, win):
+            for c0 in range(0, grid.width, win):
+                h, w = min(win, grid.height - r0), min(win, grid.width - c0)
+                out[:, r0 : r0 + h, c0 : c0 + w] = self._stack_window(grid.window(r0, c0, h, w))
+        return out
+
+
+def learned_prior_inputs(
+    region: str | os.PathLike[str],
+    tile: str | os.PathLike[str],
+    config: PriorConfig | None = None,
+) -> Tensor:
+    """The learned prior's input stack ``(C_in, H, W)`` on one tile's grid.
+
+    Channels are :func:`input_channel_names` of ``config.classes``
+    (:data:`LEARNED_PRIOR_CHANNELS` for the default 5 classes): the hand-made NLCD-only
+    prior (``K`` channels on the simplex, all zero where NLCD has no information), then
+    buildings, roads, water bodies and waterways as 0/1 masks. For many tiles, open the
+    sources once with :class:`LearnedPriorInputs`.
+
+    Args:
+        region: region directory.
+        tile: imagery file, or the stem of a file in ``region/naip``.
+        config: hand-made prior settings (default :class:`PriorConfig`).
+    """
+    inputs = LearnedPriorInputs(region, config)
+    return inputs.stack(inputs.grid(tile))
+
+
+def read_tile_labels(
+    region: str | os.PathLike[str], grid: Grid, name: str, config: PriorConfig | None = None
+) -> np.ndarray:
+    """Hi-res labels of tile ``name`` (``region/labels/<name>.*``) as class indices on ``grid``.
+
+    Labels are remapped to ``config.classes`` as the builder does (EnviroAtlas codes, or
+    indices with ``label_scheme="index"``); other codes and nodata become 255.
+
+    Returns:
+        ``(H, W)`` int64 array.
+
+    Raises:
+        FileNotFoundError: if the tile has no label file.
+    """
+    config = config or PriorConfig()
+    found = sorted((Path(region) / "labels").glob(f"{name}.tif*"))
+    if not found:
+        raise FileNotFoundError(f"region {region}: no labels/{name}.tif for tile {name!r}")
+    with rasterio.open(found[0]) as src:
+        raw = warp_to_grid(src, grid, indexes=[1], dtype="int32", fill=-1, what="labels")[0]
+    classes = labels_to_classes(
+        np.clip(raw, 0, None), get_scheme(config.classes), config.label_scheme
+    )
+    return np.where(raw < 0, IGNORE_INDEX, classes).astype(np.int64)
+
+
+# ---------------------------------------------------------------------------- scoring
+class PriorScore(NamedTuple):
+    """Negative log-likelihood and accuracy of a prior against labels.
+
+    Attributes:
+        nll: mean over valid labelled pixels of ``-log P(true class)``.
+        acc: fraction of those pixels where the prior's argmax is the true class.
+        pixels: number of such pixels.
+    """
+
+    nll: float
+    acc: float
+    pixels: int
+
+
+def prior_nll(
+    probs: Tensor, target: Tensor, eps: float = 1e-4, ignore_index: int = IGNORE_INDEX
+) -> tuple[Tensor, Tensor]:
+    """Sum of ``-log P(true class)`` over labelled pixels, and their count.
+
+    Args:
+        probs: ``(B, K, H, W)`` probabilities; smoothed as ``(p + eps) / (1 + K eps)``.
+        target: ``(B, H, W)`` class indices; ``ignore_index`` (or any index ``>= K``) is
+            left out.
+        eps: additive smoothing.
+        ignore_index: label to leave out.
+
+    Returns:
+        ``(sum, count)`` as 0-d tensors.
+
+    Example:
+        >>> p = torch.tensor([[[[0.5]], [[0.5]]]])
+        >>> total, n = prior_nll(p, torch.tensor([[[1]]]), eps=0.0)
+        >>> round(float(total / n), 4), int(n)
+        (0.6931, 1)
+    """
+    k = probs.shape[1]
+    valid = (target != ignore_index) & (target >= 0) & (target < k)
+    index = torch.where(valid, target, 0).long().unsqueeze(1)
+    p_true = smooth_probs(probs, eps).gather(1, index).squeeze(1)
+    nll = -torch.log(p_true.clamp_min(torch.finfo(p_true.dtype).tiny))
+    return (nll * valid).sum(), valid.sum()
+
+
+def score_prior(
+    prior: Tensor, target: Tensor, eps: float = 1e-4, ignore_index: int = IGNORE_INDEX
+) -> PriorScore:
+    """NLL and accuracy of a ``(K, H, W)`` prior against ``(H, W)`` labels.
+
+    Pixels whose prior is all zero (no information) are left out, as are unlabelled ones.
+    """
+    informative = prior.sum(dim=0) > 0
+    target = torch.where(informative, target, ignore_index)
+    total, count = prior_nll(prior[None], target[None], eps, ignore_index)
+    valid = (target != ignore_index) & (target < prior.shape[0])
+    correct = ((prior.argmax(dim=0) == target) & valid).sum()
+    n = int(count)
+    return PriorScore(float(total) / max(n, 1), float(correct) / max(n, 1), n)
+
+
+def score_prior_dir(
+    region: str | os.PathLike[str],
+    prior_dir: str | os.PathLike[str],
+    tiles: Sequence[str],
+    config: PriorConfig | None = None,
+    eps: float = 1e-4,
+) -> PriorScore:
+    """Score prior GeoTIFFs (``prior_dir/<tile>.tif``) against the region's labels.
+
+    Pixel-weighted over ``tiles``; each prior is read on its tile's grid (uint8 priors are
+    divided by 255).
+    """
+    region = Path(region)
+    nll, correct, pixels = 0.0, 0.0, 0
+    for name in tiles:
+        grid = Grid.of_raster(region / "naip" / f"{name}.tif")
+        with rasterio.open(Path(prior_dir) / f"{name}.tif") as src:
+            scale = 255.0 if src.dtypes[0] == "uint8" else 1.0
+            data = warp_to_grid(src, grid, dtype="float32", fill=0.0, what="prior") / scale
+        labels = torch.from_numpy(read_tile_labels(region, grid, name, config))
+        score = score_prior(torch.from_numpy(data), labels, eps)
+        nll += score.nll * score.pixels
+        correct += score.acc * score.pixels
+        pixels += score.pixels
+    return PriorScore(nll / max(pixels, 1), correct / max(pixels, 1), pixels)
+
+
+# ---------------------------------------------------------------------------- applying
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _write_tile(
+    task: Any,
+    inputs: LearnedPriorInputs,
+    tile: Path,
+    out: Path,
+    key: str,
+    window: int,
+    eps: float,
+    device: torch.device,
+) -> None:
+    scheme = get_scheme(inputs.config.classes)
+    grid = Grid.of_raster(tile)
+    margin = (task.model.receptive_field - 1) // 2
+    profile = {
+        "driver": "GTiff",
+        "width": grid.width,
+        "height": grid.height,
+        "count": len(scheme),
+        "dtype": "float32",
+        "crs": grid.crs,
+        "transform": grid.transform,
+        "tiled": True,
+        "blockxsize": 256,
+        "blockysize": 256,
+        "compress": "deflate",
+        "photometric": "MINISBLACK",
+    }
+    partial = out.with_name(out.name + ".partial")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with rasterio.open(partial, "w", **profile) as dst:
+        for r0 in range(0, grid.height, window):
+            for c0 in range(0, grid.width, window):
+                h, w = min(window, grid.height - r0), min(window, grid.width - c0)
+                padded = grid.window(r0 - margin, c0 - margin, h + 2 * margin, w + 2 * margin)
+                x = inputs.stack(padded)[None].to(device)
+                with torch.inference_mode():
+                    probs = task.predict_prior(x, eps)[
+                        0, :, margin : margin + h, margin : margin + w
+                    ]
+                data = probs.float().cpu().numpy()
+                dst.write(data, window=rasterio.windows.Window(c0, r0, w, h))
+        dst.descriptions = tuple(scheme.names)
+        dst.update_tags(
+            **{KEY_TAG: key}, LSR_CLASSES=scheme.name, LSR_SCALE="1", LSR_PRIOR="learned"
+        )
+    os.replace(partial, out)
+
+
+def apply_learned_prior(
+    checkpoint: str | os.PathLike[str],
+    region: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    tiles: Sequence[str] | None = None,
+    config: PriorConfig | None = None,
+    *,
+    eps: float = 1e-4,
+    window: int = 1024,
+    device: str | torch.device = "cpu",
+    progress: bool | None = None,
+) -> PriorReport:
+    """Write the learned prior of a trained checkpoint for tiles of ``region``.
+
+    One float32 GeoTIFF per tile, named like the imagery, on exactly its grid, with one
+    band per class (descriptions = class names): the network's softmax, smoothed as
+    ``(p + eps) / (1 + K eps)``. Tiles are processed in windows of ``window`` px, each
+    read with a margin of half the network's receptive field, so a window's edge sees the
+    same context as its interior. Files are written as ``.partial`` and renamed; a tile
+    whose output carries the same key (checkpoint bytes, input settings, source files,
+    ``eps``) is skipped.
+
+    Args:
+        checkpoint: Lightning checkpoint of a
+            :class:`~torchgeo_lsr.trainers.learned_prior.LearnedPriorTask`.
+        region: region directory (``naip/``, ``nlcd/``, ``osm/``, ``buildings/``).
+        out_dir: where to write the priors.
+        tiles: imagery stems to process (paper: the tiles without labels); None = all.
+        config: input settings; None takes them from the checkpoint's data-module
+            hyperparameters (:func:`prior_config_from_hparams`), else the defaults.
+        eps: additive smoothing of the output (paper: 1e-4).
+        window: processing window side in pixels.
+        device: where to run the network.
+        progress: show a progress bar (default: when stderr is a terminal).
+
+    Returns:
+        :class:`~torchgeo_lsr.priors.builder.PriorReport` of written and skipped files.
+
+    Raises:
+        ValueError: on an unknown tile, or a network whose input channels or classes do
+            not match the input stack.
+    """
+    from ..trainers.learned_prior import LearnedPriorTask
+
+    checkpoint, region, out_dir = Path(checkpoint), Path(region), Path(out_dir)
+    if window < 16:
+        raise ValueError(f"window must be >= 16 px, got {window}")
+    if config is None:
+        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        config = prior_config_from_hparams(state.get("datamodule_hyper_parameters", {}))
+    device = torch.device(device)
+    task = LearnedPriorTask.load_from_checkpoint(checkpoint, map_location=device)
+    task.eval()
+    inputs = LearnedPriorInputs(region, config)
+    hp = task.hparams
+    if hp["in_channels"] != len(inputs.channels) or hp["num_classes"] != len(inputs.matrix):
+        raise ValueError(
+            f"checkpoint {checkpoint.name} has in_channels={hp['in_channels']}, "
+            f"num_classes={hp['num_classes']}; the input stack of classes "
+            f"{inputs.config.classes!r} has {len(inputs.channels)} channels "
+            f"({', '.join(inputs.channels)}) and {len(inputs.matrix)} classes"
+        )
+    names = sorted(inputs.tiles) if tiles is None else list(tiles)
+    paths = [inputs.tile_path(name) for name in names]
+    params = {k: getattr(inputs.config, k) for k in INPUT_CONFIG_KEYS}
+    params |= {"output_eps": eps, "checkpoint": _file_sha256(checkpoint), "prior": "learned"}
+    aux_config = dataclasses.replace(inputs.config, aux=("osm", "buildings"))
+    sources = _fingerprint(_input_files(region, aux_config))
+    report = PriorReport(matrix=inputs.matrix.double().numpy())
+    todo: list[tuple[Path, Path, str]] = []
+    for tile in paths:
+        out = out_dir / (tile.stem + ".tif")
+        blob = json.dumps([params, sources, _fingerprint([tile]), 1], sort_keys=True, default=str)
+        key = hashlib.sha256(blob.encode()).hexdigest()
+        if out.exists() and _stored_key(out) == key:
+            report.skipped.append(out)
+        else:
+            todo.append((tile, out, key))
+    show = sys.stderr.isatty() if progress is None else progress
+    for tile, out, key in tqdm(todo, desc="learned prior", unit="tile", disable=not show):
+        _write_tile(task, inputs, tile, out, key, window, eps, device)
+        report.written.append(out)
+    return report
