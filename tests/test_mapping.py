@@ -248,3 +248,12 @@ class TestMapCommand:
         metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
         assert len(metrics["confusion"]) == 5
         assert (tmp_path / "eval" / "confusion.png").exists()
+
+
+def test_learned_prior_option_is_validated(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="go together"):
+        MapConfig(prior="learned")
+    with pytest.raises(ValueError, match="go together"):
+        MapConfig(prior="handmade", learned_prior=str(tmp_path / "x.ckpt"))
+    with pytest.raises(FileNotFoundError, match="no such checkpoint"):
+        MapConfig(prior="learned", learned_prior=str(tmp_path / "missing.ckpt"))

@@ -50,7 +50,7 @@ from .predict import implicit_posterior_map, predict_tile
 
 __all__ = ["MapConfig", "main", "map_region"]
 
-PriorKind = Literal["nlcd", "handmade"]
+PriorKind = Literal["nlcd", "handmade", "learned"]
 
 
 @dataclass(frozen=True)
@@ -60,8 +60,10 @@ class MapConfig:
     Attributes:
         loss: training objective (``qr``, ``qr_kl``, ``rq``, ``ce_soft``, ``ce_hard``,
             ``nll_union``).
-        prior: ``nlcd`` (NLCD through the co-occurrence matrix) or ``handmade`` (plus
-            OSM roads/water and building footprints, when the region has them).
+        prior: ``nlcd`` (NLCD through the co-occurrence matrix), ``handmade`` (plus
+            OSM roads/water and building footprints, when the region has them) or
+            ``learned`` (a trained ``LearnedPriorTask`` checkpoint, ``learned_prior``).
+        learned_prior: checkpoint path for ``prior="learned"``.
         classes: class scheme (name or YAML file).
         cooccurrence: matrix for the prior (see :class:`~torchgeo_lsr.priors.PriorConfig`).
         sigma: prior blur sigma in pixels.
@@ -83,6 +85,7 @@ class MapConfig:
 
     loss: str = "qr"
     prior: PriorKind = "handmade"
+    learned_prior: str | None = None
     classes: str = "enviroatlas5"
     cooccurrence: str = "pittsburgh"
     sigma: float = 31.0
@@ -102,8 +105,12 @@ class MapConfig:
     save_probs: bool = False
 
     def __post_init__(self) -> None:
-        if self.prior not in ("nlcd", "handmade"):
-            raise ValueError(f"prior must be 'nlcd' or 'handmade', got {self.prior!r}")
+        if self.prior not in ("nlcd", "handmade", "learned"):
+            raise ValueError(f"prior must be 'nlcd', 'handmade' or 'learned', got {self.prior!r}")
+        if (self.prior == "learned") != (self.learned_prior is not None):
+            raise ValueError("prior='learned' and learned_prior=CHECKPOINT go together")
+        if self.learned_prior is not None and not os.path.exists(self.learned_prior):
+            raise FileNotFoundError(f"learned_prior {self.learned_prior}: no such checkpoint")
         if self.steps < 1 or self.batch_size < 1 or self.patch_size < 16:
             raise ValueError("steps and batch_size must be >= 1 and patch_size >= 16")
 
@@ -378,7 +385,14 @@ def map_region(
         classes=config.classes, cooccurrence=config.cooccurrence, sigma=config.sigma, aux=aux
     )
     priors = out / "prior"
-    build_region_priors(region, priors, prior_config, progress=show)
+    if config.learned_prior is not None:
+        from ..priors.learned import apply_learned_prior
+
+        apply_learned_prior(
+            config.learned_prior, region, priors, window=config.window, progress=show
+        )
+    else:
+        build_region_priors(region, priors, prior_config, progress=show)
     timer("prior_s", start)
 
     start = time.perf_counter()
