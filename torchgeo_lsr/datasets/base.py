@@ -196,6 +196,10 @@ def warp_to_grid(
         dst_crs=grid.crs,
         dst_nodata=fill,
         resampling=resampling,
+        # An exact transformer: GDAL's default approximation (0.125 px) lets a nearest
+        # lookup pick a different source cell depending on the window being read, which
+        # would put seams between windows of the same tile.
+        tolerance=0,
     )
     return out
 

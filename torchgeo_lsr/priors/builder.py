@@ -261,8 +261,8 @@ def prior_window(
         nlcd_valid: same shape, False where NLCD has no data.
         matrix: ``(K, 17)`` co-occurrence matrix.
         config: blur, smoothing and fusion settings.
-        aux: name -> ``(H, W)`` masks on the cropped window (fusion layers).
-        crop: margin removed after blurring.
+        aux: name -> masks on the same padded grid as ``nlcd_index`` (fusion layers).
+        crop: margin removed after blurring and fusion.
 
     Returns:
         ``(K, H, W)`` probabilities (all zero where there is no information) and the
@@ -280,8 +280,6 @@ def prior_window(
         border="normalized",
         fill=True,
     )
-    if crop:
-        blurred = blurred[:, crop:-crop, crop:-crop]
     if aux:
         spec = config.fusion
         layers = {k: v for k, v in aux.items() if k in spec}
@@ -293,6 +291,8 @@ def prior_window(
             dilate={k: int(spec[k].get("dilate", 0)) for k in layers},
             sigma={k: float(spec[k].get("sigma", 0.0)) for k in layers},
         )
+    if crop:  # after fusion, so dilated roads and water see across window seams
+        blurred = blurred[:, crop:-crop, crop:-crop]
     probs, ok = to_simplex(blurred, eps=config.eps)
     return probs, ok
 
@@ -337,8 +337,7 @@ def build_tile_prior(
                 h, w = min(win, grid.height - r0), min(win, grid.width - c0)
                 padded = grid.window(r0 - margin, c0 - margin, h + 2 * margin, w + 2 * margin)
                 sample = nlcd[padded]
-                window_grid = grid.window(r0, c0, h, w)
-                layers = {name: src[window_grid]["mask"] > 0 for name, src in (aux or {}).items()}
+                layers = {name: src[padded]["mask"] > 0 for name, src in (aux or {}).items()}
                 probs, _ = prior_window(sample["mask"], sample["valid"], m, config, layers, margin)
                 data = probs.numpy()
                 if config.dtype == "uint8":
