@@ -38,7 +38,7 @@ from rasterio.enums import Resampling
 from rasterio.errors import RasterioIOError
 from rasterio.features import rasterize
 from rasterio.transform import Affine, array_bounds, from_origin
-from rasterio.warp import reproject, transform_bounds
+from rasterio.warp import reproject, transform, transform_bounds
 from rasterio.windows import Window, WindowError, from_bounds
 from torch import Tensor
 from torch.utils.data import Dataset
@@ -122,6 +122,48 @@ def _open_raster(path: PathLike, what: str) -> rasterio.io.DatasetReader:
         raise ValueError(f"{what} {path}: not a readable raster ({err})") from err
 
 
+def _nearest_lookup(
+    src: rasterio.io.DatasetReader,
+    grid: Grid,
+    bands: list[int],
+    out: np.ndarray,
+    fill: float,
+    nodata: float | None,
+    what: str,
+) -> np.ndarray:
+    """Nearest-neighbour resampling by exact lookup of every target pixel centre.
+
+    Each centre is transformed to the source CRS exactly (PROJ, no approximation) and
+    mapped through the source's inverse affine, so the source cell chosen for a pixel never
+    depends on which window is being read (GDAL's warper approximates the transformation,
+    which moves a few lookups across cell edges from one window to the next).
+    """
+    rows, cols = np.mgrid[0 : grid.height, 0 : grid.width]
+    xs, ys = grid.transform * (cols.ravel() + 0.5, rows.ravel() + 0.5)
+    if src.crs != grid.crs:
+        xs, ys = transform(grid.crs, src.crs, xs, ys)
+    fc, fr = ~src.transform * (np.asarray(xs), np.asarray(ys))
+    col = np.floor(fc).astype(np.int64).reshape(grid.shape)
+    row = np.floor(fr).astype(np.int64).reshape(grid.shape)
+    inside = (row >= 0) & (row < src.height) & (col >= 0) & (col < src.width)
+    if not inside.any():
+        return out
+    r0, r1 = int(row[inside].min()), int(row[inside].max()) + 1
+    c0, c1 = int(col[inside].min()), int(col[inside].max()) + 1
+    try:
+        data = src.read(bands, window=Window(c0, r0, c1 - c0, r1 - r0))
+    except RasterioIOError as err:
+        raise ValueError(
+            f"{what} {src.name}: could not be read, truncated or corrupt? ({err})"
+        ) from err
+    raw = data[:, row[inside] - r0, col[inside] - c0]
+    values = raw.astype(out.dtype)
+    if nodata is not None:
+        values[:, (raw == nodata).any(axis=0)] = fill
+    out[:, inside] = values
+    return out
+
+
 def warp_to_grid(
     src: rasterio.io.DatasetReader,
     grid: Grid,
@@ -139,7 +181,8 @@ def warp_to_grid(
     resampling kernel) and reprojects the array. Unlike a ``WarpedVRT`` this ignores the
     file's colour interpretation: a default 4-band uint8 GeoTIFF has its 4th band tagged
     as alpha, which GDAL's warper would silently use as a mask (NAIP's NIR, or a prior's
-    4th class). When ``src`` is already on ``grid`` it is a plain read.
+    4th class). When ``src`` is already on ``grid`` it is a plain read; nearest
+    resampling is an exact lookup of each pixel centre (see :func:`_nearest_lookup`).
 
     Args:
         src: an open raster.
@@ -160,6 +203,13 @@ def warp_to_grid(
     bands = list(indexes) if indexes is not None else list(src.indexes)
     nodata = src.nodata if src_nodata is None else src_nodata
     out = np.full((len(bands), grid.height, grid.width), fill, dtype=dtype)
+    same_grid = (
+        src.crs == grid.crs
+        and src.shape == grid.shape
+        and src.transform.almost_equals(grid.transform)
+    )
+    if resampling == Resampling.nearest and not same_grid:
+        return _nearest_lookup(src, grid, bands, out, fill, nodata, what)
     try:
         if (
             src.crs == grid.crs
