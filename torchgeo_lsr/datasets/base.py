@@ -110,6 +110,27 @@ class Grid:
         w, s, e, n = array_bounds(self.height, self.width, self.transform)
         return float(w), float(s), float(e), float(n)
 
+    def profile(self, count: int, dtype: str, **extra: Any) -> dict[str, Any]:
+        """A rasterio profile for a tiled, deflate-compressed GeoTIFF on this grid.
+
+        Bands are data (``photometric="MINISBLACK"``), never RGB(A): GDAL would otherwise
+        tag the 4th band of a 4-band uint8 file as alpha. ``extra`` overrides any key.
+        """
+        return {
+            "driver": "GTiff",
+            "width": self.width,
+            "height": self.height,
+            "count": count,
+            "dtype": dtype,
+            "crs": self.crs,
+            "transform": self.transform,
+            "tiled": True,
+            "blockxsize": 256,
+            "blockysize": 256,
+            "compress": "deflate",
+            "photometric": "MINISBLACK",
+        } | extra
+
     def window(self, row: int, col: int, height: int, width: int) -> Grid:
         """The sub-grid starting at pixel ``(row, col)``."""
         return Grid(self.crs, self.transform @ Affine.translation(col, row), height, width)

@@ -89,22 +89,7 @@ def write_probabilities(path: Path, probs: np.ndarray, grid: Grid, scheme: Class
     """Write ``(K, H, W)`` probabilities as uint8 x 255 (divide by 255 to read), tiled."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
-    with rasterio.open(
-        partial,
-        "w",
-        driver="GTiff",
-        width=grid.width,
-        height=grid.height,
-        count=len(scheme),
-        dtype="uint8",
-        crs=grid.crs,
-        transform=grid.transform,
-        tiled=True,
-        blockxsize=256,
-        blockysize=256,
-        compress="deflate",
-        photometric="MINISBLACK",
-    ) as dst:
+    with rasterio.open(partial, "w", **grid.profile(len(scheme), "uint8")) as dst:
         dst.write(np.round(np.clip(probs, 0, 1) * 255).astype(np.uint8))
         dst.descriptions = tuple(scheme.names)
         dst.update_tags(LSR_SCALE="1/255", CLASS_SCHEME=scheme.name)

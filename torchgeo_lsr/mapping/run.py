@@ -281,22 +281,7 @@ def predict_region(
                 image = torch.from_numpy(src.read())
             q = predict_tile(task.model, image, margin, config.window, device, normalise)
             partial = q_path.with_name(q_path.name + ".partial")
-            with rasterio.open(
-                partial,
-                "w",
-                driver="GTiff",
-                width=grid.width,
-                height=grid.height,
-                count=q.shape[0],
-                dtype="uint16",
-                crs=grid.crs,
-                transform=grid.transform,
-                tiled=True,
-                blockxsize=256,
-                blockysize=256,
-                compress="deflate",
-                photometric="MINISBLACK",
-            ) as dst:
+            with rasterio.open(partial, "w", **grid.profile(q.shape[0], "uint16")) as dst:
                 dst.write(np.round(q.numpy() * 65535).astype(np.uint16))
                 dst.update_tags(LSR_KEY=ckpt_key)
             os.replace(partial, q_path)

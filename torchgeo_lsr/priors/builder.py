@@ -48,6 +48,7 @@ __all__ = [
     "build_tile_prior",
     "estimate_region_cooccurrence",
     "main",
+    "plan_tiles",
     "resolve_cooccurrence",
 ]
 
@@ -315,20 +316,7 @@ def build_tile_prior(
     grid = Grid.of_raster(tile)
     m = torch.from_numpy(matrix).float()
     margin, win = config.margin, config.window
-    profile = {
-        "driver": "GTiff",
-        "width": grid.width,
-        "height": grid.height,
-        "count": len(scheme),
-        "dtype": config.dtype,
-        "crs": grid.crs,
-        "transform": grid.transform,
-        "tiled": True,
-        "blockxsize": 256,
-        "blockysize": 256,
-        "compress": "deflate",
-        "photometric": "MINISBLACK",  # bands are classes, never RGB(A)
-    }
+    profile = grid.profile(len(scheme), config.dtype)
     partial = out.with_name(out.name + ".partial")
     out.parent.mkdir(parents=True, exist_ok=True)
     with rasterio.open(partial, "w", **profile) as dst:
@@ -364,6 +352,27 @@ def _stored_key(path: Path) -> str | None:
         return None
 
 
+def plan_tiles(
+    tiles: Sequence[Path], out_dir: Path, params: object, report: PriorReport
+) -> list[tuple[Path, Path, str]]:
+    """The tiles to (re)build, as ``(tile, output, key)``; the others go to ``report.skipped``.
+
+    A tile is rebuilt when its output is missing or carries another key. The key hashes
+    ``params`` (parameters and input fingerprints) with the tile's own fingerprint, so a
+    changed parameter, input or tile rebuilds just what it affects.
+    """
+    todo: list[tuple[Path, Path, str]] = []
+    for tile in tiles:
+        out = out_dir / (tile.stem + ".tif")
+        blob = json.dumps([params, _fingerprint([tile]), 1], sort_keys=True, default=str)
+        key = hashlib.sha256(blob.encode()).hexdigest()
+        if out.exists() and _stored_key(out) == key:
+            report.skipped.append(out)
+        else:
+            todo.append((tile, out, key))
+    return todo
+
+
 def build_region_priors(
     region: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
@@ -392,15 +401,7 @@ def build_region_priors(
     params = dataclasses.asdict(config) | {"matrix": hashlib.sha256(matrix.tobytes()).hexdigest()}
     inputs = _fingerprint(_input_files(region, config))
     report = PriorReport(matrix=matrix)
-    todo: list[tuple[Path, Path, str]] = []
-    for tile in tiles:
-        out = out_dir / (tile.stem + ".tif")
-        blob = json.dumps([params, inputs, _fingerprint([tile]), 1], sort_keys=True, default=str)
-        key = hashlib.sha256(blob.encode()).hexdigest()
-        if out.exists() and _stored_key(out) == key:
-            report.skipped.append(out)
-        else:
-            todo.append((tile, out, key))
+    todo = plan_tiles(tiles, out_dir, [params, inputs], report)
     total = sum(Grid.of_raster(t).height * Grid.of_raster(t).width for t, _, _ in todo)
     show = sys.stderr.isatty() if progress is None else progress
     with tqdm(total=total, unit="px", unit_scale=True, desc="prior", disable=not show) as bar:

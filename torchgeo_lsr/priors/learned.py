@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -44,7 +43,7 @@ from .builder import (
     _fingerprint,
     _input_files,
     _region_sources,
-    _stored_key,
+    plan_tiles,
     prior_window,
     resolve_cooccurrence,
 )
@@ -344,20 +343,7 @@ def _write_tile(
     scheme = get_scheme(inputs.config.classes)
     grid = Grid.of_raster(tile)
     margin = (task.model.receptive_field - 1) // 2
-    profile = {
-        "driver": "GTiff",
-        "width": grid.width,
-        "height": grid.height,
-        "count": len(scheme),
-        "dtype": "float32",
-        "crs": grid.crs,
-        "transform": grid.transform,
-        "tiled": True,
-        "blockxsize": 256,
-        "blockysize": 256,
-        "compress": "deflate",
-        "photometric": "MINISBLACK",
-    }
+    profile = grid.profile(len(scheme), "float32")
     partial = out.with_name(out.name + ".partial")
     out.parent.mkdir(parents=True, exist_ok=True)
     with rasterio.open(partial, "w", **profile) as dst:
@@ -448,15 +434,7 @@ def apply_learned_prior(
     aux_config = dataclasses.replace(inputs.config, aux=("osm", "buildings"))
     sources = _fingerprint(_input_files(region, aux_config))
     report = PriorReport(matrix=inputs.matrix.double().numpy())
-    todo: list[tuple[Path, Path, str]] = []
-    for tile in paths:
-        out = out_dir / (tile.stem + ".tif")
-        blob = json.dumps([params, sources, _fingerprint([tile]), 1], sort_keys=True, default=str)
-        key = hashlib.sha256(blob.encode()).hexdigest()
-        if out.exists() and _stored_key(out) == key:
-            report.skipped.append(out)
-        else:
-            todo.append((tile, out, key))
+    todo = plan_tiles(paths, Path(out_dir), [params, sources], report)
     show = sys.stderr.isatty() if progress is None else progress
     for tile, out, key in tqdm(todo, desc="learned prior", unit="tile", disable=not show):
         _write_tile(task, inputs, tile, out, key, window, eps, device)
