@@ -9,7 +9,7 @@ process (``num_workers=0``), batch size 16:
   arrays); ``ours_per_s`` is the steady state after setup, ``ours_setup_s`` the one-off
   setup, ``ours_per_s_incl_setup`` both together for this many patches;
 * TorchGeo: ``RasterDataset`` (imagery) ``&`` ``RasterDataset`` (prior), sampled by
-  ``RandomGeoSampler`` and collated with ``stack_samples``.
+  ``RandomGeoSampler`` (``RandomPatchSampler`` from 0.10) and collated with ``stack_samples``.
 
 Usage: ``python benchmarks/sampling.py [--quick] [--out FILE.json]``. Writes JSON with
 ``ours_per_s``, ``torchgeo_per_s``, ``speedup`` (and ``*_incl_setup``) and the settings.
@@ -29,12 +29,17 @@ import numpy as np
 import rasterio
 import torch
 import torchgeo
+import torchgeo.samplers
 from rasterio.transform import from_origin
 from torch.utils.data import DataLoader
 from torchgeo.datasets import RasterDataset, stack_samples
-from torchgeo.samplers import RandomGeoSampler
 
 from torchgeo_lsr.datamodules import LSRDataModule
+
+# TorchGeo's own recommended random sampler on each line (renamed in 0.10).
+TorchGeoRandomSampler = getattr(
+    torchgeo.samplers, "RandomPatchSampler", getattr(torchgeo.samplers, "RandomGeoSampler", None)
+)
 
 PATCH = 128
 BATCH = 16
@@ -109,7 +114,7 @@ def time_ours(root: Path, patches: int) -> dict[str, float]:
 def time_torchgeo(root: Path, patches: int) -> dict[str, float]:
     start = time.perf_counter()
     dataset = Imagery(paths=str(root / "naip")) & Prior(paths=str(root / "prior"))
-    sampler = RandomGeoSampler(dataset, size=PATCH, length=patches)
+    sampler = TorchGeoRandomSampler(dataset, size=PATCH, length=patches)
     loader = DataLoader(dataset, batch_size=BATCH, sampler=sampler, collate_fn=stack_samples)
     n = 0
     for batch in loader:
