@@ -11,6 +11,7 @@ artefacts, and memory bounded by the window size.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 
 import torch
@@ -39,9 +40,13 @@ def tile_windows(
         raise ValueError(f"window {window} must exceed twice the margin {margin}")
 
     def spans(extent: int) -> list[tuple[int, int, int, int]]:
-        size = min(window, extent)
-        if size == extent:
+        if extent <= window:
             return [(0, extent, 0, extent)]
+        # As few windows as fit, of equal size, so the only recomputed pixels are the
+        # margins (a fixed window would leave a last window overlapping almost entirely).
+        inner = window - 2 * margin
+        count = math.ceil((extent - 2 * margin) / inner)
+        size = math.ceil((extent - 2 * margin) / count) + 2 * margin
         starts = grid_offsets(extent, size, size - 2 * margin)
         out: list[tuple[int, int, int, int]] = []
         for i, s in enumerate(starts):

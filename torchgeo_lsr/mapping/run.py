@@ -246,6 +246,15 @@ def _load_model(checkpoint: Path) -> Any:
     return task
 
 
+#: Regions whose q (float32) fits in this many bytes keep it in memory between passes.
+Q_MEMORY_BYTES = 2 * 1024**3
+
+
+def _read_q(path: Path) -> torch.Tensor:
+    with rasterio.open(path) as src:
+        return torch.from_numpy(src.read().astype(np.float32) / 65535)
+
+
 def predict_region(
     region: Path, priors: Path, out: Path, checkpoint: Path, config: MapConfig, progress: bool
 ) -> dict[str, list[Path]]:
@@ -267,24 +276,32 @@ def predict_region(
     def normalise(x: torch.Tensor) -> torch.Tensor:
         return x.float() / 255.0
 
-    # Pass 1: q for every tile (stored as uint16 / 65535) and the region mean of q.
+    # Pass 1: q for every tile and the region mean of q. A region whose q fits in
+    # Q_MEMORY_BYTES keeps it in memory for pass 2; a larger one stores it in uncompressed
+    # uint16 work files (q x 65535), which a rerun after an interruption reuses.
+    grids = {tile.stem: Grid.of_raster(tile) for tile in tiles}
+    in_memory = sum(g.height * g.width for g in grids.values()) * len(scheme) * 4 <= Q_MEMORY_BYTES
+    held: dict[str, torch.Tensor] = {}
     q_sum = torch.zeros(len(scheme), dtype=torch.float64)
     count = 0
     for tile in tqdm(tiles, desc="predict q", disable=not progress):
         q_path = work / f"{tile.stem}.tif"
-        grid = Grid.of_raster(tile)
-        if q_path.exists() and _tag(q_path) == ckpt_key:
-            with rasterio.open(q_path) as src:
-                q = torch.from_numpy(src.read().astype(np.float32) / 65535)
+        grid = grids[tile.stem]
+        if not in_memory and q_path.exists() and _tag(q_path) == ckpt_key:
+            q = _read_q(q_path)
         else:
             with rasterio.open(tile) as src:
                 image = torch.from_numpy(src.read())
             q = predict_tile(task.model, image, margin, config.window, device, normalise)
-            partial = q_path.with_name(q_path.name + ".partial")
-            with rasterio.open(partial, "w", **grid.profile(q.shape[0], "uint16")) as dst:
-                dst.write(np.round(q.numpy() * 65535).astype(np.uint16))
-                dst.update_tags(LSR_KEY=ckpt_key)
-            os.replace(partial, q_path)
+            if in_memory:
+                held[tile.stem] = q
+            else:
+                partial = q_path.with_name(q_path.name + ".partial")
+                profile = grid.profile(q.shape[0], "uint16", compress=None)
+                with rasterio.open(partial, "w", **profile) as dst:
+                    dst.write(np.round(q.numpy() * 65535).astype(np.uint16))
+                    dst.update_tags(LSR_KEY=ckpt_key)
+                os.replace(partial, q_path)
         q_sum += q.double().sum(dim=(1, 2))
         count += q.shape[1] * q.shape[2]
     q_mean = (q_sum / max(count, 1)).float()
@@ -293,7 +310,7 @@ def predict_region(
     map_key = _key(ckpt_key, q_mean.tolist())
     written: dict[str, list[Path]] = {"q": [], "r": []}
     for tile in tqdm(tiles, desc="maps", disable=not progress):
-        grid = Grid.of_raster(tile)
+        grid = grids[tile.stem]
         q_map, r_map = out / "q" / f"{tile.stem}.tif", out / "r" / f"{tile.stem}.tif"
         written["q"].append(q_map)
         written["r"].append(r_map)
@@ -301,15 +318,15 @@ def predict_region(
             not config.save_probs or (out / "probs" / "r" / f"{tile.stem}.tif").exists()
         ):
             continue
-        with rasterio.open(work / f"{tile.stem}.tif") as src:
-            q = torch.from_numpy(src.read().astype(np.float32) / 65535)
+        q = held[tile.stem] if in_memory else _read_q(work / f"{tile.stem}.tif")
         with rasterio.open(priors / f"{tile.stem}.tif") as src:
             prior = torch.from_numpy(src.read().astype(np.float32))
             if src.dtypes[0] == "uint8":
                 prior /= 255
         r, _ = implicit_posterior_map(q, prior, q_mean, DEFAULT_SMOOTHING)
         for path, probs in ((q_map, q), (r_map, r)):
-            classes = probs.argmax(0).numpy().astype(np.uint8)
+            # numpy's argmax over the leading axis is ~3x faster than torch's here
+            classes = np.argmax(probs.numpy(), axis=0).astype(np.uint8)
             write_class_map(path, classes, grid, scheme, tags={"LSR_KEY": map_key})
         if config.save_probs:
             write_probabilities(out / "probs" / "q" / f"{tile.stem}.tif", q.numpy(), grid, scheme)
