@@ -22,6 +22,7 @@ help:
 	@echo "make test    run the test suite (creates $(VENV) from $(PYTHON) if needed)"
 	@echo "make demo    run the demo on generated data"
 	@echo "make lint    ruff + mypy"
+	@echo "make bench   every benchmark with --quick, then benchmarks/RESULTS.md"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +52,17 @@ demo: $(VENV)/.installed
 	$(BIN)/torchgeo-lsr map --out $(DEMO_DIR) --config configs/map/demo.yaml
 	@echo "demo: maps in $(DEMO_DIR)/q.vrt and $(DEMO_DIR)/r.vrt, quicklook $(DEMO_DIR)/quicklook.png,"
 	@echo "      scores in $(DEMO_DIR)/summary.json (the sample city is in $(DEMO_DIR)/region)"
+
+# Every benchmark with --quick on this machine (about 20-30 min on 2 cores), then the
+# tables of benchmarks/RESULTS.md from their JSON.
+BENCHES := sampling priors mapping sample_city negative_labels rankings
+bench: $(VENV)/.installed
+	mkdir -p benchmarks/results
+	for b in $(BENCHES); do \
+	    echo "== benchmarks/$$b.py --quick"; \
+	    $(BIN)/python benchmarks/$$b.py --quick --out benchmarks/results/$${b}_quick.json || exit 1; \
+	done
+	$(BIN)/python benchmarks/report.py
 
 clean:
 	rm -rf build *.egg-info .pytest_cache .mypy_cache .ruff_cache $(DEMO_DIR)

@@ -36,3 +36,13 @@ def test_sampling_benchmark_keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     for key in ("ours_per_s", "torchgeo_per_s", "speedup", "ours_setup_s"):
         assert saved[key] > 0, key
     assert saved["speedup"] == pytest.approx(saved["ours_per_s"] / saved["torchgeo_per_s"])
+
+
+def test_report_tables_every_result(tmp_path: Path) -> None:
+    report = load("report")
+    out = tmp_path / "RESULTS.md"
+    report.main(["--out", str(out)])
+    text = out.read_text()
+    for path in sorted((BENCH / "results").glob("*.json")):
+        assert f"`{path.name}`" in text, path.name  # every JSON gets a section
+    assert "| prior argmax |" in text
