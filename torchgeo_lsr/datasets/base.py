@@ -23,7 +23,7 @@ import functools
 import glob
 import os
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -132,6 +132,19 @@ class Grid:
             "compress": "deflate",
             "photometric": "MINISBLACK",
         } | extra
+
+    def windows(self, size: int, margin: int = 0) -> Iterator[tuple[Window, Grid]]:
+        """Tile this grid in windows of ``size`` px, each with a ``margin`` px border.
+
+        Yields ``(window, padded)``: the rasterio :class:`~rasterio.windows.Window` to
+        write (windows do not overlap and cover the grid) and the grid to read, extended
+        by ``margin`` on every side (it may reach beyond this grid).
+        """
+        for r0 in range(0, self.height, size):
+            for c0 in range(0, self.width, size):
+                h, w = min(size, self.height - r0), min(size, self.width - c0)
+                padded = self.window(r0 - margin, c0 - margin, h + 2 * margin, w + 2 * margin)
+                yield Window(c0, r0, w, h), padded
 
     def window(self, row: int, col: int, height: int, width: int) -> Grid:
         """The sub-grid starting at pixel ``(row, col)``."""

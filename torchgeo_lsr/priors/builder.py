@@ -320,19 +320,16 @@ def build_tile_prior(
     partial = out.with_name(out.name + ".partial")
     out.parent.mkdir(parents=True, exist_ok=True)
     with rasterio.open(partial, "w", **profile) as dst:
-        for r0 in range(0, grid.height, win):
-            for c0 in range(0, grid.width, win):
-                h, w = min(win, grid.height - r0), min(win, grid.width - c0)
-                padded = grid.window(r0 - margin, c0 - margin, h + 2 * margin, w + 2 * margin)
-                sample = nlcd[padded]
-                layers = {name: src[padded]["mask"] > 0 for name, src in (aux or {}).items()}
-                probs, _ = prior_window(sample["mask"], sample["valid"], m, config, layers, margin)
-                data = probs.numpy()
-                if config.dtype == "uint8":
-                    data = np.round(data * 255).astype(np.uint8)
-                dst.write(data, window=rasterio.windows.Window(c0, r0, w, h))
-                if progress is not None:
-                    progress(h * w)
+        for window, padded in grid.windows(win, margin):
+            sample = nlcd[padded]
+            layers = {name: src[padded]["mask"] > 0 for name, src in (aux or {}).items()}
+            probs, _ = prior_window(sample["mask"], sample["valid"], m, config, layers, margin)
+            data = probs.numpy()
+            if config.dtype == "uint8":
+                data = np.round(data * 255).astype(np.uint8)
+            dst.write(data, window=window)
+            if progress is not None:
+                progress(int(window.width * window.height))
         dst.descriptions = tuple(scheme.names)
         dst.update_tags(
             **{KEY_TAG: key},

@@ -179,10 +179,9 @@ class LearnedPriorInputs:
         if grid.height <= win and grid.width <= win:
             return self._stack_window(grid)
         out = torch.empty(len(self.channels), grid.height, grid.width)
-        for r0 in range(0, grid.height, win):
-            for c0 in range(0, grid.width, win):
-                h, w = min(win, grid.height - r0), min(win, grid.width - c0)
-                out[:, r0 : r0 + h, c0 : c0 + w] = self._stack_window(grid.window(r0, c0, h, w))
+        for window, part in grid.windows(win):
+            r0, c0 = int(window.row_off), int(window.col_off)
+            out[:, r0 : r0 + part.height, c0 : c0 + part.width] = self._stack_window(part)
         return out
 
 
@@ -347,17 +346,12 @@ def _write_tile(
     partial = out.with_name(out.name + ".partial")
     out.parent.mkdir(parents=True, exist_ok=True)
     with rasterio.open(partial, "w", **profile) as dst:
-        for r0 in range(0, grid.height, window):
-            for c0 in range(0, grid.width, window):
-                h, w = min(window, grid.height - r0), min(window, grid.width - c0)
-                padded = grid.window(r0 - margin, c0 - margin, h + 2 * margin, w + 2 * margin)
-                x = inputs.stack(padded)[None].to(device)
-                with torch.inference_mode():
-                    probs = task.predict_prior(x, eps)[
-                        0, :, margin : margin + h, margin : margin + w
-                    ]
-                data = probs.float().cpu().numpy()
-                dst.write(data, window=rasterio.windows.Window(c0, r0, w, h))
+        for win, padded in grid.windows(window, margin):
+            h, w = int(win.height), int(win.width)
+            x = inputs.stack(padded)[None].to(device)
+            with torch.inference_mode():
+                probs = task.predict_prior(x, eps)[0, :, margin : margin + h, margin : margin + w]
+            dst.write(probs.float().cpu().numpy(), window=win)
         dst.descriptions = tuple(scheme.names)
         dst.update_tags(
             **{KEY_TAG: key}, LSR_CLASSES=scheme.name, LSR_SCALE="1", LSR_PRIOR="learned"
