@@ -273,7 +273,8 @@ def _collapse(matrix: np.ndarray, row_map: np.ndarray, rows: int) -> np.ndarray:
         if dst != 255:
             out[dst] += matrix[src]
     total = out.sum(axis=0, keepdims=True)
-    return np.divide(out, total, out=np.zeros_like(out), where=total > 0)
+    normalised: np.ndarray = np.divide(out, total, out=np.zeros_like(out), where=total > 0)
+    return normalised
 
 
 def labels_to_classes(
@@ -398,4 +399,5 @@ def _parse_matrix(value: Any, rows: int, path: str | os.PathLike[str]) -> np.nda
     if (matrix < 0).any():
         raise ValueError(f"class scheme {path}: nlcd_matrix has negative entries")
     total = matrix.sum(axis=0, keepdims=True)
-    return np.divide(matrix, total, out=np.zeros_like(matrix), where=total > 0)
+    normalised: np.ndarray = np.divide(matrix, total, out=np.zeros_like(matrix), where=total > 0)
+    return normalised

@@ -158,29 +158,14 @@ def fit_on_prior(
     criterion = make_loss(loss, momentum)
     device = _model_device(model)
     criterion.to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    history = TrainingHistory()
-    n = x.shape[0]
-    for epoch in range(epochs):
-        model.train()
-        criterion.train()
-        order = torch.randperm(n, generator=generator)
-        total, count = 0.0, 0
-        for start in range(0, n, batch_size):
-            idx = order[start : start + batch_size]
-            q = torch.softmax(model(x[idx].to(device)), dim=1)
-            value = criterion(q, prior[idx].to(device))
-            opt.zero_grad()
-            value.backward()
-            opt.step()
-            total += float(value.detach()) * len(idx)
-            count += len(idx)
-        history.loss.append(total / max(count, 1))
-        model.eval()
-        metrics = on_epoch_end(epoch, model) if on_epoch_end is not None else None
-        history.metrics.append(dict(metrics or {}))
-    model.eval()
-    return history
+    criterion.train()
+
+    def batch_loss(idx: Tensor) -> Tensor:
+        q = torch.softmax(model(x[idx].to(device)), dim=1)
+        value: Tensor = criterion(q, prior[idx].to(device))
+        return value
+
+    return _train(model, x.shape[0], batch_loss, epochs, batch_size, lr, generator, on_epoch_end)
 
 
 def fit_on_rankings(
@@ -228,23 +213,42 @@ def fit_on_rankings(
     _check_epochs(epochs, batch_size, lr)
     criterion = RankingLoss(form=loss, strict=strict, shared_denominator=shared_denominator)
     device = _model_device(model)
+
+    def batch_loss(idx: Tensor) -> Tensor:
+        both = pairs[idx].reshape(-1)  # (2B,): i0, j0, i1, j1, ...
+        q = torch.softmax(model(x[both].to(device)), dim=1)
+        if q.shape[1] != num_classes:
+            raise ValueError(f"model gives {q.shape[1]} classes, expected {num_classes}")
+        value: Tensor = criterion(q[0::2], q[1::2], order[idx].to(device))
+        return value
+
+    return _train(
+        model, pairs.shape[0], batch_loss, epochs, batch_size, lr, generator, on_epoch_end
+    )
+
+
+def _train(
+    model: nn.Module,
+    items: int,
+    batch_loss: Callable[[Tensor], Tensor],
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    generator: torch.Generator | None,
+    on_epoch_end: EpochCallback | None,
+) -> TrainingHistory:
+    """Adam over shuffled mini-batches of ``items`` indices; ``batch_loss(idx)`` -> loss."""
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     history = TrainingHistory()
-    m = pairs.shape[0]
     for epoch in range(epochs):
         model.train()
-        perm = torch.randperm(m, generator=generator)
+        perm = torch.randperm(items, generator=generator)
         total, count = 0.0, 0
-        for start in range(0, m, batch_size):
+        for start in range(0, items, batch_size):
             idx = perm[start : start + batch_size]
-            both = pairs[idx].reshape(-1)  # (2B,): i0, j0, i1, j1, ...
-            q = torch.softmax(model(x[both].to(device)), dim=1)
-            if q.shape[1] != num_classes:
-                raise ValueError(f"model gives {q.shape[1]} classes, expected {num_classes}")
-            q1, q2 = q[0::2], q[1::2]
-            value = criterion(q1, q2, order[idx].to(device))
+            value = batch_loss(idx)
             opt.zero_grad()
-            value.backward()
+            value.backward()  # type: ignore[no-untyped-call]  # untyped in torch stubs
             opt.step()
             total += float(value.detach()) * len(idx)
             count += len(idx)

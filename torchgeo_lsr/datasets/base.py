@@ -461,7 +461,9 @@ class RasterSource(GeoSource):
                 src_nodata=src.nodata if src.nodata is not None else self.nodata,
                 what=self.what,
             )
-        valid = (data > FLOAT_FILL).all(axis=0) if self.is_image else (data >= 0).all(axis=0)
+        valid: np.ndarray = np.asarray(
+            (data > FLOAT_FILL).all(axis=0) if self.is_image else (data >= 0).all(axis=0)
+        )
         return data, valid
 
     def __getitem__(self, grid: Grid) -> Sample:
@@ -533,12 +535,10 @@ class VectorSource(GeoSource):
     Subclasses implement :meth:`load` (read the file(s) into a GeoDataFrame) and may
     override :meth:`burn_values` (value per feature, default 1) and :meth:`buffer_m`
     (per-feature buffer in metres, e.g. road width; default 0). A query returns ``mask``
-    (uint8 in a float-free int64 tensor, ``(H, W)``).
+    (burn values as an int64 tensor, ``(H, W)``).
 
     Args:
         all_touched: burn every pixel a feature touches (else pixel centres only).
-        layer_crs: the CRS used to buffer features in metres (default: a UTM zone of the
-            data's centroid).
     """
 
     #: Globs of the vector files.

@@ -22,6 +22,7 @@ import argparse
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
@@ -399,7 +400,7 @@ def build_region_priors(
     inputs = _fingerprint(_input_files(region, config))
     report = PriorReport(matrix=matrix)
     todo = plan_tiles(tiles, out_dir, [params, inputs], report)
-    total = sum(Grid.of_raster(t).height * Grid.of_raster(t).width for t, _, _ in todo)
+    total = sum(math.prod(Grid.of_raster(t).shape) for t, _, _ in todo)
     show = sys.stderr.isatty() if progress is None else progress
     with tqdm(total=total, unit="px", unit_scale=True, desc="prior", disable=not show) as bar:
         for tile, out, key in todo:
