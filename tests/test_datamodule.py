@@ -447,3 +447,46 @@ def test_dihedral_augment_on_a_fixture_batch(fitted: LSRDataModule) -> None:
             out["prior"][i].numpy(), dihedral(batch["prior"][i].numpy())[d]
         )
         np.testing.assert_array_equal(out["mask"][i].numpy(), dihedral(batch["mask"][i].numpy())[d])
+
+
+def _fake_trainer(rank: int, world: int, use_distributed_sampler: bool = False) -> Any:
+    connector = SimpleNamespace(use_distributed_sampler=use_distributed_sampler)
+    return SimpleNamespace(global_rank=rank, world_size=world, _accelerator_connector=connector)
+
+
+@pytest.mark.parametrize("sampler", ["random", "per_tile", "mixed_batch"])
+def test_ddp_ranks_draw_their_own_share(fitted: LSRDataModule, sampler: str) -> None:
+    def draw(rank: int, world: int) -> Tensor:
+        dm = make_dm(train_length=32, batch_size=4, train_sampler=sampler, patches_per_tile=16)
+        dm.tiles = fitted.tiles
+        dm.setup("fit")
+        dm.trainer = _fake_trainer(rank, world)
+        return torch.cat([batch["location"] for batch in dm.train_dataloader()])
+
+    one, zero, first = draw(0, 1), draw(0, 2), draw(1, 2)
+    assert len(zero) == len(first) == len(one) // 2  # an epoch keeps its total length
+    assert not torch.equal(zero, first)  # independent streams per rank
+    assert torch.equal(zero, draw(0, 2))  # and seeded
+
+
+def test_ddp_grid_shards_are_disjoint_and_cover(fitted: LSRDataModule) -> None:
+    def grid(rank: int, world: int) -> set[tuple[int, ...]]:
+        dm = make_dm()
+        dm.tiles = fitted.tiles
+        dm.setup("fit")
+        dm.trainer = _fake_trainer(rank, world)
+        locations = torch.cat([batch["location"] for batch in dm.val_dataloader()])
+        return {tuple(x) for x in locations.tolist()}
+
+    whole, a, b = grid(0, 1), grid(0, 2), grid(1, 2)
+    assert a | b == whole
+    assert not a & b
+
+
+def test_ddp_with_lightning_sampler_injection_errors(fitted: LSRDataModule) -> None:
+    dm = make_dm()
+    dm.tiles = fitted.tiles
+    dm.setup("fit")
+    dm.trainer = _fake_trainer(0, 2, use_distributed_sampler=True)
+    with pytest.raises(ValueError, match="use_distributed_sampler=False"):
+        dm.train_dataloader()

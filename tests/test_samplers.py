@@ -329,3 +329,14 @@ def test_mixed_batches_use_distinct_tiles() -> None:
 def test_batch_sampler_errors(cls: type, args: tuple[object, ...], match: str) -> None:
     with pytest.raises(ValueError, match=match):
         cls(*args)
+
+
+@pytest.mark.parametrize("world", [2, 3])
+def test_grid_shards_partition_the_grid(world: int) -> None:
+    shapes = [(40, 56), (33, 20)]
+    whole = list(GridPatchSampler(shapes, 16, stride=12))
+    shards = [list(GridPatchSampler(shapes, 16, 12, rank, world)) for rank in range(world)]
+    assert sorted(p for shard in shards for p in shard) == sorted(whole)
+    assert max(map(len, shards)) - min(map(len, shards)) <= 1
+    with pytest.raises(ValueError, match="rank must be in"):
+        GridPatchSampler(shapes, 16, rank=world, num_replicas=world)

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -211,19 +212,39 @@ class LSRDataModule(BaseDataModule):
     def _shapes(dataset: PatchDataset) -> list[tuple[int, int]]:
         return [t.shape for t in dataset.tiles]
 
+    def _distributed(self) -> tuple[int, int]:
+        """``(global rank, world size)`` of the attached trainer; ``(0, 1)`` without one."""
+        trainer = getattr(self, "trainer", None)
+        if trainer is None or trainer.world_size == 1:
+            return 0, 1
+        connector = getattr(trainer, "_accelerator_connector", None)
+        if getattr(connector, "use_distributed_sampler", False):
+            raise ValueError(
+                "LSRDataModule shards its own samplers under a distributed strategy: set "
+                "Trainer(use_distributed_sampler=False) (trainer.use_distributed_sampler: false "
+                "in a config)"
+            )
+        return trainer.global_rank, trainer.world_size
+
     def train_dataloader(self) -> DataLoader[dict[str, Tensor]]:
-        """Random patches from the training tiles, drawn by ``train_sampler``."""
+        """Random patches from the training tiles, drawn by ``train_sampler``.
+
+        Under a distributed strategy, rank ``k`` of ``n`` draws its own stream (seed
+        ``seed + 7919 k``) of ``1/n`` of the patches, so an epoch holds as many patches
+        as on one process.
+        """
         ds = self._dataset(self.train_dataset)
         shapes, size = self._shapes(ds), self.patch_size
+        rank, world = self._distributed()
+        seed = self.seed + 7919 * rank
         match self.train_sampler:
             case "per_tile":
-                return self._loader(
-                    ds, TileQuotaSampler(shapes, size, self.patches_per_tile, self.seed)
-                )
+                quota = math.ceil(self.patches_per_tile / world)
+                return self._loader(ds, TileQuotaSampler(shapes, size, quota, seed))
             case "mixed_batch":
-                batches = max(1, self.train_length // self.batch_size)
+                batches = max(1, math.ceil(self.train_length / self.batch_size / world))
                 batch_sampler = MixedTileBatchSampler(
-                    shapes, size, self.batch_size, batches, seed=self.seed
+                    shapes, size, self.batch_size, batches, seed=seed
                 )
                 return DataLoader(
                     ds,
@@ -232,15 +253,16 @@ class LSRDataModule(BaseDataModule):
                     persistent_workers=self.num_workers > 0,
                 )
             case _:
-                return self._loader(
-                    ds, RandomPatchSampler(shapes, size, self.train_length, self.seed)
-                )
+                length = math.ceil(self.train_length / world)
+                return self._loader(ds, RandomPatchSampler(shapes, size, length, seed))
 
     def _grid_loader(
         self, dataset: object, stride: int | None = None
     ) -> DataLoader[dict[str, Tensor]]:
         ds = self._dataset(dataset)
-        return self._loader(ds, GridPatchSampler(self._shapes(ds), self.patch_size, stride))
+        rank, world = self._distributed()
+        sampler = GridPatchSampler(self._shapes(ds), self.patch_size, stride, rank, world)
+        return self._loader(ds, sampler)
 
     def val_dataloader(self) -> DataLoader[dict[str, Tensor]]:
         """Grid patches over the validation tiles."""

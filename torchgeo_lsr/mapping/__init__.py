@@ -1,5 +1,6 @@
 """Large-raster inference, map outputs, evaluation and the one-command city map."""
 
+from .engine import QTileWriter, TileDataset, TilePredictor
 from .evaluate import Scores, confusion_matrix, evaluate_maps, scores
 from .io import quicklook, write_class_map, write_probabilities, write_vrt
 from .predict import implicit_posterior_map, predict_tile, tile_windows
@@ -7,7 +8,10 @@ from .run import MapConfig, map_region
 
 __all__ = [
     "MapConfig",
+    "QTileWriter",
     "Scores",
+    "TileDataset",
+    "TilePredictor",
     "confusion_matrix",
     "evaluate_maps",
     "implicit_posterior_map",

@@ -46,11 +46,14 @@ from ..losses import DEFAULT_SMOOTHING
 from ..priors.builder import PriorConfig, build_region_priors
 from .evaluate import evaluate_maps, plot_confusion
 from .io import NODATA, quicklook, write_class_map, write_probabilities, write_vrt
-from .predict import implicit_posterior_map, predict_tile
+from .predict import implicit_posterior_map
 
 __all__ = ["MapConfig", "main", "map_region"]
 
 PriorKind = Literal["nlcd", "handmade", "learned"]
+
+#: MapConfig fields that change prediction only (a change does not retrain).
+PREDICT_ONLY = frozenset({"window", "save_probs"})
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,10 @@ class MapConfig:
         train_sampler: ``random``, ``per_tile`` or ``mixed_batch``.
         window: prediction window side in pixels.
         accelerator: Lightning accelerator (``auto``, ``cpu``, ``gpu``).
+        devices: Lightning devices per node (e.g. ``1``, ``4``, ``"auto"``).
+        strategy: Lightning strategy (``auto``, ``ddp``, ``ddp_spawn``, ...); under DDP
+            training is data-parallel and each rank predicts and writes its own tiles.
+        num_nodes: Lightning nodes.
         precision: Lightning precision (e.g. ``32-true``, ``bf16-mixed``).
         seed: seed of initialisation and sampling.
         save_probs: also write probability rasters.
@@ -100,6 +107,9 @@ class MapConfig:
     train_sampler: Literal["random", "per_tile", "mixed_batch"] = "mixed_batch"
     window: int = 1024
     accelerator: str = "auto"
+    devices: int | str = 1
+    strategy: str = "auto"
+    num_nodes: int = 1
     precision: str = "32-true"
     seed: int = 0
     save_probs: bool = False
@@ -157,7 +167,7 @@ def train(region: Path, priors: Path, out: Path, config: MapConfig, progress: bo
     Resumes from ``checkpoints/last.ckpt``; a finished run (``checkpoints/final.ckpt``
     with the same key) is reused.
     """
-    from lightning.pytorch import Trainer, seed_everything
+    from lightning.pytorch import seed_everything
     from lightning.pytorch.callbacks import ModelCheckpoint
 
     from ..datamodules import LSRDataModule
@@ -166,7 +176,8 @@ def train(region: Path, priors: Path, out: Path, config: MapConfig, progress: bo
     scheme = get_scheme(config.classes)
     ckpt_dir = out / "checkpoints"
     final = ckpt_dir / "final.ckpt"
-    key = _key(dataclasses.asdict(config), sorted(p.name for p in priors.glob("*.tif")))
+    options = {k: v for k, v in dataclasses.asdict(config).items() if k not in PREDICT_ONLY}
+    key = _key(options, sorted(p.name for p in priors.glob("*.tif")))
     marker = ckpt_dir / "final.key"
     if final.exists() and marker.exists() and marker.read_text().strip() == key:
         return final
@@ -201,33 +212,34 @@ def train(region: Path, priors: Path, out: Path, config: MapConfig, progress: bo
         save_top_k=0,
         every_n_train_steps=max(1, min(50, config.steps // 4)),
     )
-    trainer = Trainer(
+    trainer = _trainer(
+        config,
         max_steps=config.steps,
-        accelerator=config.accelerator,
-        devices=1,
-        precision=config.precision,  # type: ignore[arg-type]
         limit_val_batches=8,
         log_every_n_steps=10,
         callbacks=[checkpoint],
         logger=_logger(out),
         enable_progress_bar=progress,
-        enable_model_summary=False,
         deterministic=True,
         default_root_dir=out,
+        use_distributed_sampler=False,  # LSRDataModule shards its own samplers
     )
+    # Under DDP every rank takes the same decision: rank 0 decides and removes a stale
+    # last.ckpt before the other ranks start (they are launched inside fit()).
     last = ckpt_dir / "last.ckpt"
-    resume: str | None = (
-        str(last)
-        if last.exists() and marker.exists() and marker.read_text().strip() == "running:" + key
-        else None
-    )
-    ckpt_dir.mkdir(parents=True, exist_ok=True)
-    marker.write_text("running:" + key)
-    trainer.fit(task, datamodule=dm, ckpt_path=resume)
+    resuming = last.exists() and marker.exists() and marker.read_text().strip() == "running:" + key
+    if trainer.is_global_zero:
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
+        if not resuming:
+            last.unlink(missing_ok=True)
+        marker.write_text("running:" + key)
+    trainer.fit(task, datamodule=dm, ckpt_path=str(last) if resuming else None)
     partial = ckpt_dir / "final.ckpt.partial"
     trainer.save_checkpoint(partial)
-    os.replace(partial, final)
-    marker.write_text(key)
+    if trainer.is_global_zero:
+        os.replace(partial, final)
+        marker.write_text(key)
+    trainer.strategy.barrier()
     return final
 
 
@@ -246,65 +258,95 @@ def _load_model(checkpoint: Path) -> Any:
     return task
 
 
-#: Regions whose q (float32) fits in this many bytes keep it in memory between passes.
+#: Regions whose q (uint16 codes) fits in this many bytes keep it in memory between the
+#: passes when prediction runs in this process.
 Q_MEMORY_BYTES = 2 * 1024**3
 
 
-def _read_q(path: Path) -> torch.Tensor:
-    with rasterio.open(path) as src:
-        return torch.from_numpy(src.read().astype(np.float32) / 65535)
+def _trainer(config: MapConfig, **kwargs: Any) -> Any:
+    """A Lightning Trainer on the configured accelerator, devices, strategy and nodes."""
+    from lightning.pytorch import Trainer
+
+    return Trainer(
+        accelerator=config.accelerator,
+        devices=config.devices,
+        strategy=config.strategy,
+        num_nodes=config.num_nodes,
+        precision=config.precision,  # type: ignore[arg-type]
+        enable_model_summary=False,
+        **kwargs,
+    )
 
 
 def predict_region(
     region: Path, priors: Path, out: Path, checkpoint: Path, config: MapConfig, progress: bool
-) -> dict[str, list[Path]]:
-    """Write q and r class maps (and probabilities) for every tile; returns the paths."""
+) -> dict[str, list[Path]] | None:
+    """Write q and r class maps (and probabilities) for every tile; returns the paths.
+
+    Pass 1 predicts q for every tile through ``Trainer.predict`` (see :mod:`.engine`:
+    under a DDP strategy each rank predicts and writes its own tiles). Pass 2, on the
+    global rank 0 only, takes the region mean of q and writes the class maps of q and r.
+    Other ranks return None.
+    """
+    from torch.utils.data import DataLoader
+
     from ..datasets import NAIP
+    from .engine import (
+        QTileWriter,
+        TileDataset,
+        TilePredictor,
+        dequantize,
+        q_sum,
+        read_q_sum,
+        read_q_tile,
+    )
 
     scheme = get_scheme(config.classes)
     task = _load_model(checkpoint)
-    device = torch.device(
-        "cuda" if torch.cuda.is_available() and config.accelerator != "cpu" else "cpu"
-    )
-    task.to(device)
     margin = (task.model.receptive_field - 1) // 2
     tiles = [Path(p) for p in NAIP(region / "naip").files]
     ckpt_key = _key(checkpoint.stat().st_size, checkpoint.stat().st_mtime_ns, config.window)
     work = out / "work" / "q"
-    work.mkdir(parents=True, exist_ok=True)
-
-    def normalise(x: torch.Tensor) -> torch.Tensor:
-        return x.float() / 255.0
-
-    # Pass 1: q for every tile and the region mean of q. A region whose q fits in
-    # Q_MEMORY_BYTES keeps it in memory for pass 2; a larger one stores it in uncompressed
-    # uint16 work files (q x 65535), which a rerun after an interruption reuses.
     grids = {tile.stem: Grid.of_raster(tile) for tile in tiles}
-    in_memory = sum(g.height * g.width for g in grids.values()) * len(scheme) * 4 <= Q_MEMORY_BYTES
+
+    # Pass 1: q for every tile. One process keeps q in memory when the region fits in
+    # Q_MEMORY_BYTES; otherwise (or under DDP) each tile goes to a uint16 work file,
+    # which a rerun after an interruption reuses.
+    trainer = _trainer(
+        config,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=progress,
+        inference_mode=True,
+    )
+    pixels = sum(g.height * g.width for g in grids.values())
+    in_memory = (
+        trainer.world_size == 1
+        and trainer.strategy.launcher is None
+        and pixels * len(scheme) * 2 <= Q_MEMORY_BYTES
+    )
     held: dict[str, torch.Tensor] = {}
-    q_sum = torch.zeros(len(scheme), dtype=torch.float64)
-    count = 0
-    for tile in tqdm(tiles, desc="predict q", disable=not progress):
-        q_path = work / f"{tile.stem}.tif"
-        grid = grids[tile.stem]
-        if not in_memory and q_path.exists() and _tag(q_path) == ckpt_key:
-            q = _read_q(q_path)
+    todo = [t for t in tiles if in_memory or read_q_sum(work / f"{t.stem}.tif", ckpt_key) is None]
+    if todo:
+        writer = QTileWriter(todo, work, ckpt_key, hold=held if in_memory else None)
+        trainer.callbacks.append(writer)
+        loader = DataLoader(TileDataset(todo), batch_size=1)
+        predictor = TilePredictor(task.model, margin, config.window)
+        trainer.predict(predictor, dataloaders=loader, return_predictions=False)
+        trainer.strategy.barrier()
+    if not trainer.is_global_zero:
+        return None
+
+    q_total = torch.zeros(len(scheme), dtype=torch.float64)
+    for tile in tiles:
+        if in_memory:
+            q_total += q_sum(held[tile.stem])
         else:
-            with rasterio.open(tile) as src:
-                image = torch.from_numpy(src.read())
-            q = predict_tile(task.model, image, margin, config.window, device, normalise)
-            if in_memory:
-                held[tile.stem] = q
-            else:
-                partial = q_path.with_name(q_path.name + ".partial")
-                profile = grid.profile(q.shape[0], "uint16", compress=None)
-                with rasterio.open(partial, "w", **profile) as dst:
-                    dst.write(np.round(q.numpy() * 65535).astype(np.uint16))
-                    dst.update_tags(LSR_KEY=ckpt_key)
-                os.replace(partial, q_path)
-        q_sum += q.double().sum(dim=(1, 2))
-        count += q.shape[1] * q.shape[2]
-    q_mean = (q_sum / max(count, 1)).float()
+            found = read_q_sum(work / f"{tile.stem}.tif", ckpt_key)
+            if found is None:
+                raise RuntimeError(f"{work / tile.stem}.tif: missing after prediction")
+            q_total += found[0]
+    q_mean = (q_total / max(pixels, 1)).float()
 
     # Pass 2: class maps of q and r (r with the region-level denominator).
     map_key = _key(ckpt_key, q_mean.tolist())
@@ -318,7 +360,8 @@ def predict_region(
             not config.save_probs or (out / "probs" / "r" / f"{tile.stem}.tif").exists()
         ):
             continue
-        q = held[tile.stem] if in_memory else _read_q(work / f"{tile.stem}.tif")
+        codes = held[tile.stem] if in_memory else read_q_tile(work / f"{tile.stem}.tif")
+        q = dequantize(codes)
         with rasterio.open(priors / f"{tile.stem}.tif") as src:
             prior = torch.from_numpy(src.read().astype(np.float32))
             if src.dtypes[0] == "uint8":
@@ -355,6 +398,9 @@ def map_region(
     progress: bool | None = None,
 ) -> dict[str, Any]:
     """Map a region (see the module docstring); returns the summary written to JSON.
+
+    Under a DDP strategy launched as one process per rank, ranks other than 0 return an
+    empty dict once their share of the prediction is written.
 
     Args:
         region: region directory; None generates the sample city into ``out/region``.
@@ -404,6 +450,8 @@ def map_region(
     start = time.perf_counter()
     maps = predict_region(region, priors, out, checkpoint, config, show)
     timer("predict_s", start)
+    if maps is None:  # a DDP rank other than 0: its tiles are written, rank 0 finishes
+        return {}
 
     for name in ("q", "r"):
         write_vrt(maps[name], out / f"{name}.vrt")
@@ -495,6 +543,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as err:
         print(f"torchgeo-lsr map: {err}", file=sys.stderr)
         return 2
+    if not summary:  # a DDP rank other than 0
+        return 0
     print(f"map of {summary['region']} in {args.out}: q.vrt, r.vrt, quicklook.png, summary.json")
     for name, m in summary.get("metrics", {}).items():
         print(f"  {name:<13} accuracy {m['accuracy']:.3f}  mIoU {m['miou']:.3f}")

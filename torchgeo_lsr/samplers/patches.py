@@ -228,12 +228,22 @@ class GridPatchSampler(Sampler[PatchIndex]):
         patch_size: side of the square patches.
         stride: step between patches; ``patch_size - stride`` is the overlap
             (default: no overlap).
+        rank: this process's shard (distributed evaluation).
+        num_replicas: number of shards; shard ``rank`` takes every ``num_replicas``-th
+            patch from the ``rank``-th, so the shards are disjoint and cover the grid.
     """
 
     def __init__(
-        self, shapes: Sequence[tuple[int, int]], patch_size: int, stride: int | None = None
+        self,
+        shapes: Sequence[tuple[int, int]],
+        patch_size: int,
+        stride: int | None = None,
+        rank: int = 0,
+        num_replicas: int = 1,
     ) -> None:
         _check(shapes, patch_size)
+        if not 0 <= rank < num_replicas:
+            raise ValueError(f"rank must be in [0, num_replicas={num_replicas}), got {rank}")
         self.shapes = [tuple(s) for s in shapes]
         self.patch_size = patch_size
         self.stride = patch_size if stride is None else stride
@@ -242,10 +252,10 @@ class GridPatchSampler(Sampler[PatchIndex]):
             for t, (h, w) in enumerate(self.shapes)
             for r in grid_offsets(h, patch_size, self.stride)
             for c in grid_offsets(w, patch_size, self.stride)
-        ]
+        ][rank::num_replicas]
 
     def __iter__(self) -> Iterator[PatchIndex]:
-        """Yield every grid patch, tile by tile, row-major."""
+        """Yield every grid patch (of this shard), tile by tile, row-major."""
         return iter(self.indices)
 
     def __len__(self) -> int:

@@ -199,7 +199,13 @@ class LearnedPriorTask(SemanticSegmentationTask):  # type: ignore[misc]
         # Cross-entropy of a batch without any label is NaN; make it a zero with a graph.
         loss = self.criterion(logits, target) if labelled.any() else logits.sum() * 0.0
         batch_size = logits.shape[0]
-        self.log(f"{split}_loss", loss, batch_size=batch_size, prog_bar=split != "test")
+        self.log(
+            f"{split}_loss",
+            loss,
+            batch_size=batch_size,
+            prog_bar=split != "test",
+            sync_dist=split != "train",  # epoch-level: averaged across DDP ranks
+        )
         metrics = self.metrics[f"{split}_metrics"]
         assert isinstance(metrics, MetricCollection)
         metrics(torch.softmax(logits.detach(), dim=1), target)

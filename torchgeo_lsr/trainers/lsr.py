@@ -239,7 +239,13 @@ class LabelSuperResolutionTask(SemanticSegmentationTask):  # type: ignore[misc]
         q, prior, valid = self._probs_and_prior(batch)
         loss: Tensor = self._criterion_for_epoch()(q, prior, valid)
         batch_size = q.shape[0]
-        self.log(f"{split}_loss", loss, batch_size=batch_size, prog_bar=split != "test")
+        self.log(
+            f"{split}_loss",
+            loss,
+            batch_size=batch_size,
+            prog_bar=split != "test",
+            sync_dist=split != "train",  # epoch-level: averaged across DDP ranks
+        )
         if "mask" in batch:
             target = self._crop(batch["mask"]).long()
             with torch.no_grad():

@@ -1,0 +1,221 @@
+"""Whole-region prediction on Lightning: one tile per item, written per rank.
+
+``torchgeo-lsr map`` predicts through :meth:`lightning.pytorch.Trainer.predict`, so the
+same code runs on one CPU, on several GPUs, or on several nodes under the DDP
+strategies: Lightning hands each rank a disjoint set of tiles (no tile is predicted
+twice), :class:`TilePredictor` runs the exact windowed inference of
+:func:`~torchgeo_lsr.mapping.predict.predict_tile` on it, and :class:`QTileWriter`, a
+:class:`~lightning.pytorch.callbacks.BasePredictionWriter`, writes each tile's q as soon
+as it is done, from the rank that computed it.
+
+q is stored as ``uint16`` (q x 65535, rounded) whether it is kept in memory or written to
+a work file, so a run on one process and a run on many give the same bytes. Each work
+file carries the key of the checkpoint that made it (``LSR_KEY``) and its per-class sum
+(``LSR_QSUM``), so the region mean of q, the denominator of the implicit posterior,
+needs no second read of q and a rerun skips finished tiles.
+
+.. versionadded:: 0.1
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rasterio
+import torch
+from lightning.pytorch import LightningModule, Trainer
+from lightning.pytorch.callbacks import BasePredictionWriter
+from torch import Tensor, nn
+from torch.utils.data import Dataset
+
+from ..datasets.base import Grid
+from .predict import predict_tile
+
+__all__ = [
+    "Q_SCALE",
+    "QTileWriter",
+    "TileDataset",
+    "TilePredictor",
+    "dequantize",
+    "quantize",
+    "read_q_sum",
+    "read_q_tile",
+]
+
+#: q is stored as ``round(q * Q_SCALE)`` in ``uint16``.
+Q_SCALE = 65535
+
+
+def quantize(q: Tensor) -> Tensor:
+    """``(K, H, W)`` probabilities in [0, 1] to ``uint16`` codes ``round(q * 65535)``.
+
+    Example:
+        >>> quantize(torch.tensor([0.0, 0.5, 1.0])).tolist()
+        [0, 32768, 65535]
+    """
+    codes = torch.round(q.float().clamp(0, 1) * Q_SCALE).to(torch.int32)
+    return codes.to(torch.uint16)
+
+
+def dequantize(codes: Tensor) -> Tensor:
+    """Inverse of :func:`quantize` (float32), exact to ``1 / 131070``."""
+    return codes.to(torch.float32) / Q_SCALE
+
+
+def read_q_tile(path: str | os.PathLike[str]) -> Tensor:
+    """``uint16`` q codes ``(K, H, W)`` of a work file written by :class:`QTileWriter`."""
+    with rasterio.open(path) as src:
+        return torch.from_numpy(src.read().astype(np.uint16))
+
+
+def read_q_sum(path: str | os.PathLike[str], key: str) -> tuple[Tensor, int] | None:
+    """Per-class sum of q and pixel count of a finished work file, None if stale or absent.
+
+    Args:
+        path: work file.
+        key: the key the file must carry (a different checkpoint or window is stale).
+    """
+    if not os.path.exists(path):
+        return None
+    with rasterio.open(path) as src:
+        tags = src.tags()
+        count = src.height * src.width
+    if tags.get("LSR_KEY") != key or "LSR_QSUM" not in tags:
+        return None
+    return torch.tensor(json.loads(tags["LSR_QSUM"]), dtype=torch.float64), count
+
+
+def q_sum(codes: Tensor) -> Tensor:
+    """Per-class sum of the dequantised q of ``(K, H, W)`` codes, in float64."""
+    return codes.to(torch.float64).sum(dim=(1, 2)) / Q_SCALE
+
+
+class TileDataset(Dataset[dict[str, Tensor]]):
+    """One whole imagery tile per item: ``{"image": (C, H, W), "index": ()}``.
+
+    Samples are tensor-only; ``index`` refers to ``paths``. The image keeps its stored
+    dtype (NAIP: uint8); :class:`TilePredictor` normalises it.
+    """
+
+    def __init__(self, paths: Sequence[str | os.PathLike[str]]) -> None:
+        """Initialise a new TileDataset.
+
+        Args:
+            paths: imagery tiles (GeoTIFF).
+        """
+        self.paths = [Path(p) for p in paths]
+
+    def __len__(self) -> int:
+        """Number of tiles."""
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> dict[str, Tensor]:
+        """Read tile ``index``."""
+        with rasterio.open(self.paths[index]) as src:
+            image = torch.from_numpy(src.read())
+        return {"image": image, "index": torch.tensor(index)}
+
+
+class TilePredictor(LightningModule):
+    """Exact windowed inference of a fully convolutional network, one tile per step.
+
+    ``predict_step`` returns ``{"q": (K, H, W) uint16 codes, "index": int}`` on the CPU;
+    see :func:`quantize`.
+    """
+
+    def __init__(self, model: nn.Module, margin: int, window: int = 1024, scale: float = 255.0):
+        """Initialise a new TilePredictor.
+
+        Args:
+            model: network returning logits ``(B, K, h, w)``.
+            margin: half its receptive field (``(rf - 1) // 2``).
+            window: input window side in pixels.
+            scale: images are divided by this (255 for uint8 NAIP, as in training).
+        """
+        super().__init__()
+        self.model = model
+        self.margin = margin
+        self.window = window
+        self.scale = scale
+
+    def _normalise(self, x: Tensor) -> Tensor:
+        return x.float() / self.scale
+
+    def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Any]:
+        """Predict the batch's tiles (the loader uses ``batch_size=1``)."""
+        if batch["image"].shape[0] != 1:
+            raise ValueError("TilePredictor predicts one tile per batch (batch_size=1)")
+        q = predict_tile(
+            self.model,
+            batch["image"][0],
+            self.margin,
+            self.window,
+            device=self.device,
+            transform=self._normalise,
+        )
+        return {"q": quantize(q), "index": int(batch["index"][0])}
+
+
+class QTileWriter(BasePredictionWriter):
+    """Writes each predicted tile's q from the rank that computed it.
+
+    With ``hold`` (one process only) the codes stay in that dict, keyed by tile stem;
+    otherwise each tile goes to ``work_dir/<stem>.tif`` (uncompressed ``uint16``,
+    the tile's grid, tags ``LSR_KEY`` and ``LSR_QSUM``), written under a temporary name
+    and renamed.
+    """
+
+    def __init__(
+        self,
+        paths: Sequence[str | os.PathLike[str]],
+        work_dir: str | os.PathLike[str],
+        key: str,
+        hold: dict[str, Tensor] | None = None,
+    ) -> None:
+        """Initialise a new QTileWriter.
+
+        Args:
+            paths: the :class:`TileDataset`'s tiles (their grids are the outputs' grids).
+            work_dir: directory of the work files.
+            key: tag identifying the checkpoint and window.
+            hold: keep codes in this dict instead of writing files.
+        """
+        super().__init__(write_interval="batch")
+        self.paths = [Path(p) for p in paths]
+        self.work_dir = Path(work_dir)
+        self.key = key
+        self.hold = hold
+
+    def write_on_batch_end(
+        self,
+        trainer: Trainer,
+        pl_module: LightningModule,
+        prediction: Any,
+        batch_indices: Sequence[int] | None,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int,
+    ) -> None:
+        """Store one tile's q."""
+        codes: Tensor = prediction["q"]
+        tile = self.paths[prediction["index"]]
+        if self.hold is not None:
+            self.hold[tile.stem] = codes
+            return
+        target = self.work_dir / f"{tile.stem}.tif"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
+        profile = Grid.of_raster(tile).profile(codes.shape[0], "uint16", compress=None)
+        with rasterio.open(partial, "w", **profile) as dst:
+            dst.write(codes.numpy())
+            dst.update_tags(
+                LSR_KEY=self.key,
+                LSR_QSUM=json.dumps(q_sum(codes).tolist()),
+                LSR_RANK=str(trainer.global_rank),
+            )
+        os.replace(partial, target)
