@@ -558,3 +558,28 @@ def test_enviroatlas_plot(layer: str, classes: str) -> None:
     fig = ds.plot(sample, suptitle=layer)
     assert isinstance(fig, Figure)
     assert len(fig.axes) == (2 if "mask" in sample else 1)
+
+
+@pytest.mark.parametrize("origin", [(499_950.0, 3_880_080.0), (499_937.3, 3_880_071.9)])
+def test_lattice_lookup_equals_an_exact_transform_of_every_centre(
+    origin: tuple[float, float], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lattice-interpolated centres pick the same NLCD cells as transforming each centre."""
+    from torchgeo_lsr.datasets import base
+
+    grid = Grid("EPSG:32617", from_origin(*origin, 1.0, 1.0), 101, 123)
+    lattice = NLCD(NLCD_DIR, years=[2021])[grid]["mask"].numpy()
+    xs, ys = base._centres_in(grid, CRS.from_epsg(5070))
+    monkeypatch.setattr(base, "NEAREST_LATTICE", 1)
+    exact = NLCD(NLCD_DIR, years=[2021])[grid]["mask"].numpy()
+    np.testing.assert_array_equal(lattice, exact)
+    assert len(np.unique(exact)) > 3
+    # the interpolated centres themselves are within a micrometre of PROJ's
+    ex, ey = base._centres_in(grid, CRS.from_epsg(5070), step=1)
+    assert float((xs - ex).abs().max()) < 1e-6
+    assert float((ys - ey).abs().max()) < 1e-6
+    # and a window's lookup equals the same pixels of a larger read (lattice anchored)
+    window = NLCD(NLCD_DIR, years=[2021])[grid.window(37, 41, 29, 31)]["mask"].numpy()
+    monkeypatch.setattr(base, "NEAREST_LATTICE", 16)
+    whole = NLCD(NLCD_DIR, years=[2021])[grid]["mask"].numpy()
+    np.testing.assert_array_equal(window, whole[37:66, 41:72])

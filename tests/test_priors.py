@@ -483,3 +483,15 @@ def test_fusion_errors() -> None:
         fuse_auxiliary(prior, layers, {"roads": 1, "water_bodies": 0}, {"roads": -1.0})
     with pytest.raises(ValueError, match="target"):
         AuxiliaryFusion({"roads": {"weight": 1.0}})
+
+
+@pytest.mark.parametrize(("ksize", "sigma"), [((101, 101), (31.0, 31.0)), ((9, 5), (2.0, 0.0))])
+def test_separable_fft_blur_equals_the_spatial_one(
+    ksize: tuple[int, int], sigma: tuple[float, float]
+) -> None:
+    from torchgeo_lsr.priors.blur import _gauss, _gauss_separable_fft
+
+    x = torch.rand(2, 3, 70, 90, dtype=torch.float64)
+    torch.testing.assert_close(
+        _gauss_separable_fft(x, ksize, sigma), _gauss(x, ksize, sigma, "constant")
+    )

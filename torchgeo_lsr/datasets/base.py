@@ -21,6 +21,7 @@ from __future__ import annotations
 import abc
 import functools
 import glob
+import math
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -32,6 +33,7 @@ import numpy as np
 import rasterio
 import shapely
 import torch
+import torch.nn.functional as F
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from pyproj import Transformer
@@ -163,6 +165,61 @@ def _transformer(src_wkt: str, dst_wkt: str) -> Transformer:
     return Transformer.from_crs(src_wkt, dst_wkt, always_xy=True)
 
 
+#: Nearest lookups transform every NEAREST_LATTICE-th pixel centre exactly and interpolate
+#: between them (see :func:`_centres_in`); 1 transforms every centre.
+NEAREST_LATTICE = 16
+
+
+def _centres_in(
+    grid: Grid, crs: CRS, step: int = NEAREST_LATTICE, then: Affine | None = None
+) -> tuple[Tensor, Tensor]:
+    """``(H, W)`` float64 coordinates in ``crs`` of the centres of ``grid``'s pixels.
+
+    With ``then``, the coordinates are passed through that affine map (for instance a
+    raster's inverse transform, giving fractional column and row); being linear, it is
+    applied to the lattice nodes before interpolating.
+
+    Centres on a lattice of every ``step``-th pixel are transformed exactly (PROJ) and the
+    rest interpolated bilinearly between them. Over ``step`` = 16 pixels of 1 m the
+    projection is linear to far below a nanometre, so the chosen source cells equal an
+    exact per-pixel transform's except for centres within that distance of a cell edge.
+    The lattice is anchored to the grid's pixel lattice extended to the CRS origin, not to
+    the window, so every window of a tile interpolates between the same nodes and a pixel's
+    lookup never depends on the window that reads it.
+    """
+    t = grid.transform
+    if step <= 1 or t.b != 0 or t.d != 0:  # rotated grids: every centre exactly
+        rows, cols = np.mgrid[0 : grid.height, 0 : grid.width]
+        xs, ys = t * (cols.ravel() + 0.5, rows.ravel() + 0.5)
+        if crs != grid.crs:
+            xs, ys = _transformer(grid.crs.to_wkt(), crs.to_wkt()).transform(xs, ys)
+        if then is not None:
+            xs, ys = then * (np.asarray(xs), np.asarray(ys))
+        shape = grid.shape
+        return (
+            torch.from_numpy(np.asarray(xs, dtype=np.float64).reshape(shape)),
+            torch.from_numpy(np.asarray(ys, dtype=np.float64).reshape(shape)),
+        )
+    # first lattice node at or before pixel 0, counted on the lattice anchored at the origin
+    start_c = -(math.floor(t.c / t.a + 1e-6) % step)
+    start_r = -(math.floor(t.f / t.e + 1e-6) % step)
+    n_c = -(-(grid.width - 1 - start_c) // step) + 1
+    n_r = -(-(grid.height - 1 - start_r) // step) + 1
+    node_c = start_c + step * np.arange(n_c) + 0.5
+    node_r = start_r + step * np.arange(n_r) + 0.5
+    cols, rows = np.meshgrid(node_c, node_r)
+    xs, ys = t * (cols.ravel(), rows.ravel())
+    if crs != grid.crs:
+        xs, ys = _transformer(grid.crs.to_wkt(), crs.to_wkt()).transform(xs, ys)
+    if then is not None:
+        xs, ys = then * (np.asarray(xs), np.asarray(ys))
+    nodes = torch.from_numpy(np.stack([np.asarray(xs), np.asarray(ys)]).reshape(1, 2, n_r, n_c))
+    size = ((n_r - 1) * step + 1, (n_c - 1) * step + 1)
+    dense = F.interpolate(nodes, size=size, mode="bilinear", align_corners=True)[0]
+    dense = dense[:, -start_r : -start_r + grid.height, -start_c : -start_c + grid.width]
+    return dense[0], dense[1]
+
+
 def _nearest_lookup(
     src: rasterio.io.DatasetReader,
     grid: Grid,
@@ -171,38 +228,50 @@ def _nearest_lookup(
     fill: float,
     nodata: float | None,
     what: str,
+    remap: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> np.ndarray:
-    """Nearest-neighbour resampling by exact lookup of every target pixel centre.
+    """Nearest-neighbour resampling by a lookup of every target pixel centre.
 
-    Each centre is transformed to the source CRS exactly (PROJ, no approximation) and
-    mapped through the source's inverse affine, so the source cell chosen for a pixel never
-    depends on which window is being read (GDAL's warper approximates the transformation,
-    which moves a few lookups across cell edges from one window to the next).
+    Centres are transformed to the source CRS by :func:`_centres_in` (exact on a lattice
+    anchored to the grid, bilinear in between) and mapped through the source's inverse
+    affine, so the source cell chosen for a pixel never depends on which window is being
+    read (GDAL's warper approximates the transformation per window, which moves a few
+    lookups across cell edges from one window to the next).
     """
-    rows, cols = np.mgrid[0 : grid.height, 0 : grid.width]
-    xs, ys = grid.transform * (cols.ravel() + 0.5, rows.ravel() + 0.5)
-    if src.crs != grid.crs:
-        # pyproj: exact like rasterio.warp.transform (same PROJ pipeline), ~1.6x faster
-        xs, ys = _transformer(grid.crs.to_wkt(), src.crs.to_wkt()).transform(xs, ys)
-    fc, fr = ~src.transform * (np.asarray(xs), np.asarray(ys))
-    col = np.floor(fc).astype(np.int64).reshape(grid.shape)
-    row = np.floor(fr).astype(np.int64).reshape(grid.shape)
-    inside = (row >= 0) & (row < src.height) & (col >= 0) & (col < src.width)
-    if not inside.any():
-        return out
-    r0, r1 = int(row[inside].min()), int(row[inside].max()) + 1
-    c0, c1 = int(col[inside].min()), int(col[inside].max()) + 1
+    fc, fr = _centres_in(grid, src.crs, then=~src.transform)
+    col = fc.floor_().to(torch.int64)
+    row = fr.floor_().to(torch.int64)
+    lo_r, hi_r, lo_c, hi_c = int(row.min()), int(row.max()), int(col.min()), int(col.max())
+    everywhere = lo_r >= 0 and lo_c >= 0 and hi_r < src.height and hi_c < src.width
+    inside: Tensor | None = None
+    if not everywhere:
+        inside = (row >= 0) & (row < src.height) & (col >= 0) & (col < src.width)
+        if not inside.any():
+            return out
+        lo_r, hi_r = int(row[inside].min()), int(row[inside].max())
+        lo_c, hi_c = int(col[inside].min()), int(col[inside].max())
+    h, w = hi_r - lo_r + 1, hi_c - lo_c + 1
     try:
-        data = src.read(bands, window=Window(c0, r0, c1 - c0, r1 - r0))
+        data = src.read(bands, window=Window(lo_c, lo_r, w, h))
     except RasterioIOError as err:
         raise ValueError(
             f"{what} {src.name}: could not be read, truncated or corrupt? ({err})"
         ) from err
-    raw = data[:, row[inside] - r0, col[inside] - c0]
-    values = raw.astype(out.dtype)
+    # nodata to fill on the (small) source window, then one flat gather; pixels outside
+    # the source are clamped here and filled below
+    values = data.astype(out.dtype)
     if nodata is not None:
-        values[:, (raw == nodata).any(axis=0)] = fill
-    out[:, inside] = values
+        values[:, (data == nodata).any(axis=0)] = fill
+    if remap is not None:
+        values = remap(values)
+    flat = (row - lo_r).clamp_(0, h - 1) * w + (col - lo_c).clamp_(0, w - 1)
+    index = flat.view(-1).numpy()
+    if inside is None:
+        np.take(values.reshape(len(bands), -1), index, axis=1, out=out.reshape(len(bands), -1))
+    else:
+        gathered = np.take(values.reshape(len(bands), -1), index, axis=1)
+        keep = inside.numpy()
+        out[:, keep] = gathered.reshape(len(bands), *grid.shape)[:, keep]
     return out
 
 
@@ -216,6 +285,7 @@ def warp_to_grid(
     fill: float = FLOAT_FILL,
     src_nodata: float | None = None,
     what: str = "raster",
+    remap: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> np.ndarray:
     """Read bands of ``src`` resampled onto ``grid``; pixels it does not cover get ``fill``.
 
@@ -235,6 +305,9 @@ def warp_to_grid(
         fill: value for pixels outside the source, and for source nodata.
         src_nodata: the source's nodata value (default: the file's own).
         what: what the raster is, for error messages.
+        remap: optional map of values (codes to class indices, say) that keeps ``fill``
+            and the dtype; a nearest lookup applies it to the source window, once per
+            source cell rather than once per target pixel.
 
     Returns:
         ``(bands, H, W)`` array of ``dtype``.
@@ -251,13 +324,26 @@ def warp_to_grid(
         and src.transform.almost_equals(grid.transform)
     )
     if resampling == Resampling.nearest and not same_grid:
-        return _nearest_lookup(src, grid, bands, out, fill, nodata, what)
+        return _nearest_lookup(src, grid, bands, out, fill, nodata, what, remap)
+    out = _warp_or_read(src, grid, bands, out, resampling, dtype, fill, nodata, what, same_grid)
+    return out if remap is None else remap(out)
+
+
+def _warp_or_read(
+    src: rasterio.io.DatasetReader,
+    grid: Grid,
+    bands: list[int],
+    out: np.ndarray,
+    resampling: Resampling,
+    dtype: str,
+    fill: float,
+    nodata: float | None,
+    what: str,
+    same_grid: bool,
+) -> np.ndarray:
+    """:func:`warp_to_grid` without a nearest lookup: a plain read or GDAL's warper."""
     try:
-        if (
-            src.crs == grid.crs
-            and src.shape == grid.shape
-            and src.transform.almost_equals(grid.transform)
-        ):
+        if same_grid:
             raw = src.read(bands)
             out[:] = raw
             if nodata is not None:
@@ -448,8 +534,17 @@ class RasterSource(GeoSource):
                 return list(range(1, src.count + 1))
         return [self.all_bands.index(b) + 1 for b in self.bands]
 
-    def read_file(self, path: str, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
-        """One file resampled onto ``grid``: ``(data (C, H, W), valid (H, W))``."""
+    def read_file(
+        self,
+        path: str,
+        grid: Grid,
+        remap: Callable[[np.ndarray], np.ndarray] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """One file resampled onto ``grid``: ``(data (C, H, W), valid (H, W))``.
+
+        ``remap`` maps the file's values (see :func:`warp_to_grid`); a categorical source's
+        fill, and anything ``remap`` maps below 0, is invalid.
+        """
         with _open_raster(path, self.what) as src:
             data = warp_to_grid(
                 src,
@@ -460,6 +555,7 @@ class RasterSource(GeoSource):
                 fill=FLOAT_FILL if self.is_image else -1,
                 src_nodata=src.nodata if src.nodata is not None else self.nodata,
                 what=self.what,
+                remap=remap,
             )
         valid: np.ndarray = np.asarray(
             (data > FLOAT_FILL).all(axis=0) if self.is_image else (data >= 0).all(axis=0)
@@ -475,6 +571,8 @@ class RasterSource(GeoSource):
         paths = self.files_for(grid)
         if not paths:
             raise IndexError(f"{type(self).__name__}: no file covers {grid.bounds} in {grid.crs}")
+        if len(paths) == 1:
+            return self._apply(self.finalize(*self.read_file(paths[0], grid)))
         out: np.ndarray | None = None
         covered = np.zeros(grid.shape, dtype=bool)
         for path in paths:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import glob
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
@@ -223,13 +223,20 @@ class EnviroAtlas(RasterSource):
             return [1]
         return [self.spec.bands.index(b) + 1 for b in self.bands]
 
-    def read_file(self, path: str, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
+    def read_file(
+        self,
+        path: str,
+        grid: Grid,
+        remap: Callable[[np.ndarray], np.ndarray] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
         """One file on ``grid``: ``(data (C, H, W), valid (H, W))``, codes mapped.
+
+        ``remap`` applies to the stored values, before the layer's own mapping.
 
         Raises:
             ValueError: naming ``path``, on values the layer cannot hold.
         """
-        data, valid = super().read_file(path, grid)
+        data, valid = super().read_file(path, grid, remap)
         if self.is_image:
             return data, valid
         raw = np.where(valid, data[0], 0)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -138,15 +138,27 @@ class NLCD(RasterSource):
         # Newest year first: earlier files win where files overlap.
         return sorted(files, key=lambda f: (-self._year(f), f))
 
-    def read_file(self, path: str, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
+    def read_file(
+        self,
+        path: str,
+        grid: Grid,
+        remap: Callable[[np.ndarray], np.ndarray] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
         """One file on ``grid`` as NLCD indices: ``(index (1, H, W), valid (H, W))``.
+
+        Codes become indices on the source window, once per 30 m cell; 0 and 250 are
+        invalid. ``remap`` is applied after that, to the indices.
 
         Raises:
             ValueError: naming ``path`` and the codes, if the window holds codes that are
                 neither NLCD classes, 0 nor 250.
         """
-        data, valid = super().read_file(path, grid)
-        raw = data[0]
-        valid &= (raw != 0) & (raw != NLCD_FILL)
-        index = NLCD_CLASSES.code_to_index(np.where(valid, raw, 0), what=f"NLCD {path}")
-        return index[None].astype(np.int32), valid
+
+        def to_index(raw: np.ndarray) -> np.ndarray:
+            invalid = (raw <= 0) | (raw == NLCD_FILL)
+            index = NLCD_CLASSES.code_to_index(np.where(invalid, 0, raw), what=f"NLCD {path}")
+            out = np.where(invalid, -1, index.astype(np.int32)).astype(raw.dtype)
+            return out if remap is None else remap(out)
+
+        data, valid = super().read_file(path, grid, to_index)
+        return np.maximum(data, 0, out=data), valid
