@@ -47,9 +47,10 @@ def sampling(data: dict[str, Any], name: str) -> list[str]:
     ]
 
 
-def sample_city(data: dict[str, Any], name: str) -> list[str]:
+def sample_city(data: dict[str, Any], name: str, title: str = "Sample city") -> list[str]:
+    """Accuracy table: per method q and r, then the prior's argmax (and the coarse map)."""
     lines = [
-        f"### Sample city (`{name}`; {'quick' if data['quick'] else 'full'}, "
+        f"### {title} (`{name}`; {'quick' if data['quick'] else 'full'}, "
         f"seeds {data['seeds']})",
         "",
         "| method | acc q | mIoU q | acc r | mIoU r |",
@@ -59,8 +60,11 @@ def sample_city(data: dict[str, Any], name: str) -> list[str]:
         cells = " | ".join(_ms(row[k]) for k in ("acc_q", "miou_q", "acc_r", "miou_r"))
         lines.append(f"| {method} | {cells} |")
     p = data["prior_argmax"]
-    lines += [f"| prior argmax | {_ms(p['acc'])} | {_ms(p['miou'])} | | |", ""]
-    return lines
+    lines.append(f"| prior argmax | {_ms(p['acc'])} | {_ms(p['miou'])} | | |")
+    if "coarse" in data:
+        c = data["coarse"]
+        lines.append(f"| coarse map | {_ms(c['acc'])} | {_ms(c['miou'])} | | |")
+    return [*lines, ""]
 
 
 def simple(data: dict[str, Any], name: str, keys: list[str], title: str) -> list[str]:
@@ -105,6 +109,9 @@ def build(results: Path) -> str:
         f"- python: {platform.python_version()}",
         "",
     ]
+    findings = results.parent / "FINDINGS.md"
+    if findings.exists():  # hand-written conclusions, kept across regenerations
+        out += [findings.read_text().strip(), ""]
     for path in sorted(results.glob("*.json")):
         data = _load(path)
         if data is None:
@@ -114,6 +121,10 @@ def build(results: Path) -> str:
             out += sampling(data, path.name)
         elif kind == "sample_city":
             out += sample_city(data, path.name)
+        elif kind == "raleigh":
+            out += sample_city(
+                data, path.name, f"Raleigh Landsat, coarse labels x{data.get('factor', 8)}"
+            )
         elif kind == "mapping":
             out += simple(
                 data,
@@ -125,7 +136,16 @@ def build(results: Path) -> str:
             out += simple(
                 data,
                 path.name,
-                ["tile", "ours_s", "reference_s", "speedup", "max_abs_diff"],
+                [
+                    "tile",
+                    "ours_s",
+                    "reference_s",
+                    "speedup",
+                    "max_abs_diff",
+                    "ours_uint8_s",
+                    "max_abs_diff_uint8",
+                    "ours_peak_rss_gib",
+                ],
                 "Prior builder vs the paper's recipe",
             )
         else:

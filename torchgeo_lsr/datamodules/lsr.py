@@ -96,7 +96,10 @@ class LSRDataModule(BaseDataModule):
             ignored.
         ignore_index: label index that metrics ignore (nodata).
         mean: per-band mean (or one value) subtracted from the imagery.
-        std: per-band scale (or one value) dividing the imagery.
+        std: per-band scale (or one value) dividing the imagery. The defaults (0, 255)
+            suit uint8 NAIP; for other imagery (e.g. Landsat reflectances) pass per-band
+            statistics: with inputs of small spread the networks collapse to the majority
+            class (measured in ``benchmarks/raleigh.py``).
         augment: random flips and rotations of training patches.
         predict_stride: grid step for prediction (overlap = patch_size - stride).
         seed: seed of the training patch sampler.
