@@ -7,7 +7,8 @@ training budget and seed; only the loss differs. The prior is built once and reu
 Scores are against the city's hi-res labels (never used in training), for the network
 output q, the implicit posterior r (region-level denominator) and the prior's argmax.
 
-Usage: ``python benchmarks/sample_city.py [--quick] [--out FILE.json] [--seeds 0 1 2]``.
+Usage: ``python benchmarks/sample_city.py [--quick] [--out FILE.json] [--seeds 0 1 2]
+[--methods qr hard_naive ...]``.
 JSON: per method ``acc_q``, ``miou_q``, ``acc_r``, ``miou_r`` as ``{"mean", "sd",
 "runs"}``, plus ``prior_argmax`` and the settings.
 """
@@ -58,7 +59,8 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     prior_row: dict[str, list[float]] = {"acc": [], "miou": []}
     timings: dict[str, float] = {}
     prior_dir: Path | None = None
-    for method, loss in METHODS.items():
+    for method in args.methods:
+        loss = METHODS[method]
         rows[method] = {"acc_q": [], "miou_q": [], "acc_r": [], "miou_r": []}
         for seed in args.seeds:
             out = work / f"{method}_seed{seed}"
@@ -74,7 +76,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             for which in ("q", "r"):
                 rows[method][f"acc_{which}"].append(m[which]["accuracy"])
                 rows[method][f"miou_{which}"].append(m[which]["miou"])
-            if method == "qr":
+            if method == args.methods[0]:
                 prior_row["acc"].append(m["prior_argmax"]["accuracy"])
                 prior_row["miou"].append(m["prior_argmax"]["miou"])
             print(
@@ -113,6 +115,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--quick", action="store_true", help="4 x 512 px city, demo settings")
     parser.add_argument("--out", type=Path, help="write the JSON here")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument(
+        "--methods", nargs="+", choices=list(METHODS), default=list(METHODS), help="losses to run"
+    )
     parser.add_argument("--city-seed", type=int, default=0)
     parser.add_argument("--work", type=Path, help="keep runs here (default: a temp dir)")
     parser.add_argument(
