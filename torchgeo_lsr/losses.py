@@ -38,6 +38,7 @@ __all__ = [
     "RQLoss",
     "SoftCrossEntropyLoss",
     "class_mean",
+    "global_class_mean",
     "hard_cross_entropy",
     "implicit_posterior",
     "log_implicit_posterior",
@@ -124,6 +125,42 @@ def class_mean(q: Tensor, valid: Tensor | None = None) -> Tensor:
     if rows.shape[0] == 0:
         return torch.full((q.shape[1],), 1.0 / q.shape[1], dtype=q.dtype, device=q.device)
     return rows.mean(dim=0)
+
+
+def _distributed() -> bool:
+    dist = torch.distributed
+    return bool(dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1)
+
+
+def global_class_mean(q: Tensor, valid: Tensor | None = None) -> Tensor:
+    """:func:`class_mean` over the valid instances of every process of a distributed run.
+
+    Under ``torch.distributed`` (e.g. Lightning's DDP) the per-class sums and counts are
+    all-reduced with :func:`torch.distributed.nn.functional.all_reduce`, which is
+    differentiable: each process's ``q`` receives the gradients of every process's loss
+    through the shared denominator, so QR/RQ on ``n`` processes of ``B`` instances equal
+    QR/RQ on one batch of ``n B``. Without a process group it is :func:`class_mean`.
+
+    Args:
+        q: probabilities ``(B, C)`` or ``(B, C, H, W)``.
+        valid: optional boolean mask ``(B,)`` or ``(B, H, W)``.
+
+    Returns:
+        ``(C,)`` tensor; uniform when no process has a valid instance.
+    """
+    if not _distributed():
+        return class_mean(q, valid)
+    from torch.distributed.nn.functional import all_reduce
+
+    valid = _check_inputs(q, q, valid)
+    rows = _to_rows(q)[valid.reshape(-1)]
+    stats = torch.cat([rows.sum(dim=0), rows.new_full((1,), float(rows.shape[0]))])
+    stats = all_reduce(stats)  # type: ignore[no-untyped-call]
+    count = stats[-1]
+    if count == 0:
+        return torch.full((q.shape[1],), 1.0 / q.shape[1], dtype=q.dtype, device=q.device)
+    mean: Tensor = stats[:-1] / count
+    return mean
 
 
 def log_implicit_posterior(
@@ -310,8 +347,10 @@ class _ImplicitPosteriorLoss(_ProbLoss):
         output_smoothing: float = DEFAULT_SMOOTHING,
         momentum: float | None = None,
         num_classes: int | None = None,
+        sync: bool = True,
     ) -> None:
         super().__init__(prior_smoothing, output_smoothing)
+        self.sync = sync
         if momentum is not None and not 0 <= momentum < 1:
             raise ValueError(f"momentum must be in [0, 1) or None, got {momentum}")
         self.momentum = momentum
@@ -327,12 +366,17 @@ class _ImplicitPosteriorLoss(_ProbLoss):
         the running part is detached and the batch part carries gradients (the paper's
         §A remedy for small or unrepresentative batches). The running estimate is
         updated only in training mode; the first batch initialises it.
+
+        With ``sync`` (default) under ``torch.distributed``, in training mode, the batch mean
+        is that of the global batch over every process (:func:`global_class_mean`).
         """
+        # training only: evaluation loops may run different batch counts per process
+        distributed = self.sync and self.training and _distributed()
         if self.momentum is None:
-            return None
-        if valid is not None and not valid.any():
+            return global_class_mean(q, valid) if distributed else None
+        if not distributed and valid is not None and not valid.any():
             return None  # no information in this batch: leave the running estimate alone
-        batch_mean = class_mean(q, valid)
+        batch_mean = global_class_mean(q, valid) if distributed else class_mean(q, valid)
         running = self.running_mean
         if running is None or running.shape != batch_mean.shape or self.num_updates == 0:
             estimate = batch_mean
@@ -354,6 +398,8 @@ class QRLoss(_ImplicitPosteriorLoss):
         output_smoothing: additive smoothing of q (paper: 1e-4).
         momentum: if set, keep a running estimate of the per-class mean of q across
             batches with this momentum; None uses each batch on its own.
+        sync: under ``torch.distributed``, use the global batch's denominator in training
+            (see :func:`global_class_mean`).
         num_classes: class count, to allocate the running estimate up front (so it is
             saved in checkpoints from the start); inferred from the first batch if None.
 
@@ -372,8 +418,9 @@ class QRLoss(_ImplicitPosteriorLoss):
         output_smoothing: float = DEFAULT_SMOOTHING,
         momentum: float | None = None,
         num_classes: int | None = None,
+        sync: bool = True,
     ) -> None:
-        super().__init__(prior_smoothing, output_smoothing, momentum, num_classes)
+        super().__init__(prior_smoothing, output_smoothing, momentum, num_classes, sync)
         if form not in ("free_energy", "kl"):
             raise ValueError(f"form must be 'free_energy' or 'kl', got {form!r}")
         self.form: QRForm = form
