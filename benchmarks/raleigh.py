@@ -47,6 +47,7 @@ import rasterio
 import torch
 from rasterio.windows import Window
 from rasterio.windows import transform as window_transform
+from sample_city import table  # the same accuracy table (benchmarks/ is on the path)
 
 from torchgeo_lsr.mapping.evaluate import confusion_matrix, scores
 from torchgeo_lsr.mapping.predict import implicit_posterior_map
@@ -482,21 +483,6 @@ def run(args: argparse.Namespace, settings: Settings, work: Path) -> dict[str, A
             "lightning": lightning.__version__,
         },
     }
-
-
-def table(result: dict[str, Any]) -> str:
-    """Markdown table of the result."""
-    lines = ["| method | acc q | mIoU q | acc r | mIoU r |", "|---|---|---|---|---|"]
-    for name, row in result["methods"].items():
-        cells = [
-            f"{row[k]['mean']:.3f} ± {row[k]['sd']:.3f}"
-            for k in ("acc_q", "miou_q", "acc_r", "miou_r")
-        ]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    for name in ("prior_argmax", "coarse"):
-        row = result[name]
-        lines.append(f"| {name} | {row['acc']['mean']:.3f} | {row['miou']['mean']:.3f} | | |")
-    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

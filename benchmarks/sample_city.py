@@ -98,6 +98,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
 
 
 def table(result: dict[str, Any]) -> str:
+    """Markdown table: per method q and r, then the prior's argmax (and the coarse map)."""
     lines = ["| method | acc q | mIoU q | acc r | mIoU r |", "|---|---|---|---|---|"]
     for name, row in result["methods"].items():
         cells = [
@@ -105,8 +106,11 @@ def table(result: dict[str, Any]) -> str:
             for k in ("acc_q", "miou_q", "acc_r", "miou_r")
         ]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    p = result["prior_argmax"]
-    lines.append(f"| prior argmax | {p['acc']['mean']:.3f} | {p['miou']['mean']:.3f} | | |")
+    for name in ("prior_argmax", "coarse"):
+        if name in result:
+            row = result[name]
+            cells = f"{row['acc']['mean']:.3f} | {row['miou']['mean']:.3f}"
+            lines.append(f"| {name.replace('_', ' ')} | {cells} | | |")
     return "\n".join(lines)
 
 

@@ -2,29 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-BENCH = Path(__file__).parents[1] / "benchmarks"
 
-
-def load(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_sampling_benchmark_keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    sampling = load("sampling")
+def test_sampling_benchmark_keys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, benchmark_module: Callable[[str], ModuleType]
+) -> None:
+    sampling = benchmark_module("sampling")
     monkeypatch.setattr(sampling, "PATCH", 32)
     out = tmp_path / "sampling.json"
     # a miniature run through the real code path: 2 tiles of 96 px, 32 patches
@@ -38,11 +27,13 @@ def test_sampling_benchmark_keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert saved["speedup"] == pytest.approx(saved["ours_per_s"] / saved["torchgeo_per_s"])
 
 
-def test_report_tables_every_result(tmp_path: Path) -> None:
-    report = load("report")
+def test_report_tables_every_result(
+    tmp_path: Path, benchmark_module: Callable[[str], ModuleType]
+) -> None:
+    report = benchmark_module("report")
     out = tmp_path / "RESULTS.md"
     report.main(["--out", str(out)])
     text = out.read_text()
-    for path in sorted((BENCH / "results").glob("*.json")):
+    for path in sorted((Path(report.__file__).parent / "results").glob("*.json")):
         assert f"`{path.name}`" in text, path.name  # every JSON gets a section
     assert "| prior argmax |" in text

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -13,18 +12,10 @@ import rasterio
 import torch
 from rasterio.transform import from_origin
 
-SCRIPT = Path(__file__).parents[1] / "benchmarks" / "raleigh.py"
-
 
 @pytest.fixture(scope="module")
-def raleigh() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("raleigh_benchmark", SCRIPT)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+def raleigh(benchmark_module: Callable[[str], ModuleType]) -> ModuleType:
+    return benchmark_module("raleigh")
 
 
 def test_block_majority_nodata_ties_and_edges(raleigh: ModuleType) -> None:
