@@ -50,8 +50,7 @@ def sampling(data: dict[str, Any], name: str) -> list[str]:
 def sample_city(data: dict[str, Any], name: str, title: str = "Sample city") -> list[str]:
     """Accuracy table: per method q and r, then the prior's argmax (and the coarse map)."""
     lines = [
-        f"### {title} (`{name}`; {'quick' if data['quick'] else 'full'}, "
-        f"seeds {data['seeds']})",
+        f"### {title} (`{name}`; {'quick' if data['quick'] else 'full'}, seeds {data['seeds']})",
         "",
         "| method | acc q | mIoU q | acc r | mIoU r |",
         "|---|---|---|---|---|",
