@@ -100,6 +100,34 @@ class TestTiledInference:
         torch.testing.assert_close(r[:, 0, 0], q[:, 0, 0])
         assert not valid[0, 0]
 
+    def test_region_denominator_is_smoothed_like_q(self) -> None:
+        """With the region = this tile, r equals the loss's implicit posterior (batch mean).
+
+        A class the network never predicts (q = 0) must not take over r: smoothing q but
+        not its region mean gave that class a ratio eps / 0 wherever its prior is > 0.
+        """
+        from torchgeo_lsr.losses import implicit_posterior, smooth_probs
+
+        g = torch.Generator().manual_seed(1)
+        q = torch.softmax(torch.randn(3, 6, 7, generator=g), dim=0)
+        q[2] = 0  # never predicted
+        q /= q.sum(dim=0, keepdim=True)
+        prior = torch.softmax(torch.randn(3, 6, 7, generator=g), dim=0)
+        eps = 1e-4
+        r, _ = implicit_posterior_map(q, prior, q.mean(dim=(1, 2)), eps)
+        expected = implicit_posterior(smooth_probs(q[None], eps), smooth_probs(prior[None], eps))
+        torch.testing.assert_close(r, expected[0])
+        # slow reference in float64: r ∝ P_s q_s / mean(q_s)
+        qs, ps = (q.double() + eps) / (1 + 3 * eps), (prior.double() + eps) / (1 + 3 * eps)
+        num = ps * qs / qs.mean(dim=(1, 2)).view(-1, 1, 1)
+        torch.testing.assert_close(r.double(), num / num.sum(0, keepdim=True), atol=1e-6, rtol=0)
+        # the unsmoothed denominator would have handed the absent class nearly every pixel
+        unsmoothed = implicit_posterior(
+            smooth_probs(q[None], eps), smooth_probs(prior[None], eps), q_mean=q.mean(dim=(1, 2))
+        )[0]
+        assert (unsmoothed.argmax(dim=0) == 2).float().mean() > 0.95
+        assert (r.argmax(dim=0) == 2).float().mean() < 0.5
+
 
 class TestOutputs:
     def test_class_map_cog_with_colours(self, tmp_path: Path) -> None:

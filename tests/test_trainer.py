@@ -243,6 +243,16 @@ class TestPredictStep:
         num = batch["prior"] * out["q"] / task.region_q_mean.view(1, -1, 1, 1)
         torch.testing.assert_close(out["r"], num / num.sum(dim=1, keepdim=True))
 
+    def test_region_denominator_is_smoothed_like_q(self) -> None:
+        """A raw region mean of q is smoothed as q is (with region = batch: the batch r)."""
+        task = make_task(prior_smoothing=1e-4, output_smoothing=1e-2).eval()
+        batch = make_batch()
+        with torch.no_grad():
+            batch_r = task.predict_step(batch, 0)["r"]
+            task.region_q_mean = task.predict_step(batch, 0)["q"].mean(dim=(0, 2, 3))
+            region_r = task.predict_step(batch, 0)["r"]
+        torch.testing.assert_close(region_r, batch_r)
+
     def test_without_prior_only_q(self) -> None:
         out = make_task().eval().predict_step({"image": make_batch()["image"]}, 0)
         assert set(out) == {"q"}

@@ -108,7 +108,10 @@ def implicit_posterior_map(
     """Implicit posterior of a tile with a region-level denominator.
 
     ``r_i(l) ∝ P_i(l) q_i(l) / q̄(l)`` with ``q̄`` the mean of q over the whole region
-    (the paper's evaluation), both inputs smoothed by ``eps`` as in training.
+    (the paper's evaluation), q, P and q̄ smoothed by ``eps`` as in training (the mean of
+    the smoothed q is the smoothed mean). Smoothing q but not q̄ would divide a class the
+    network never predicts (``q̄ ≈ 0``) into a ratio ``eps / q̄`` of thousands, and r would
+    put that class wherever its prior is not zero.
 
     Args:
         q: ``(K, H, W)`` network probabilities.
@@ -124,6 +127,9 @@ def implicit_posterior_map(
 
     valid = prior.sum(dim=0) > 0
     r = implicit_posterior(
-        smooth_probs(q[None], eps), smooth_probs(prior[None], eps), q_mean=q_mean, valid=valid[None]
+        smooth_probs(q[None], eps),
+        smooth_probs(prior[None], eps),
+        q_mean=smooth_probs(q_mean[None], eps)[0],
+        valid=valid[None],
     )[0]
     return torch.where(valid[None], r, q), valid

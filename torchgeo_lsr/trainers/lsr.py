@@ -223,6 +223,8 @@ class LabelSuperResolutionTask(SemanticSegmentationTask):  # type: ignore[misc]
         self, q: Tensor, prior: Tensor, valid: Tensor, q_mean: Tensor | None = None
     ) -> Tensor:
         hp = self.hparams
+        if q_mean is not None:  # a raw mean of q: smoothed as q is (= the mean of smoothed q)
+            q_mean = smooth_probs(q_mean[None], hp["output_smoothing"])[0]
         return implicit_posterior(
             smooth_probs(q, hp["output_smoothing"]),
             smooth_probs(prior, hp["prior_smoothing"]),
