@@ -42,6 +42,7 @@ __all__ = [
     "TileDataset",
     "TilePredictor",
     "dequantize",
+    "q_sum",
     "quantize",
     "read_q_sum",
     "read_q_tile",
