@@ -583,3 +583,29 @@ def test_lattice_lookup_equals_an_exact_transform_of_every_centre(
     monkeypatch.setattr(base, "NEAREST_LATTICE", 16)
     whole = NLCD(NLCD_DIR, years=[2021])[grid]["mask"].numpy()
     np.testing.assert_array_equal(window, whole[37:66, 41:72])
+
+
+def test_categorical_source_is_zero_where_invalid(tmp_path: Path) -> None:
+    """A single-file categorical read gives mask 0 (not the fill -1) outside and at nodata."""
+    from torchgeo_lsr.datasets.base import RasterSource
+
+    class Codes(RasterSource):
+        filename_glob = "*.tif"
+        is_image = False
+
+    codes = np.arange(1, 1 + 8 * 8, dtype=np.uint8).reshape(1, 8, 8)
+    codes[0, 2, 3] = 255
+    with rasterio.open(
+        tmp_path / "codes.tif", "w", driver="GTiff", height=8, width=8, count=1, dtype="uint8",
+        crs="EPSG:32617", transform=from_origin(500_000, 3_880_000, 1, 1), nodata=255,
+    ) as dst:  # fmt: skip
+        dst.write(codes)
+    grid = Grid("EPSG:32617", from_origin(499_998, 3_880_000, 1, 1), 8, 8)  # 2 px west of it
+    sample = Codes(tmp_path)[grid]
+    valid = sample["valid"].numpy()
+    assert not valid[:, :2].any()
+    assert not valid[2, 5]
+    assert valid.sum() == 8 * 6 - 1
+    mask = sample["mask"].numpy()
+    assert (mask[~valid] == 0).all()
+    np.testing.assert_array_equal(mask[valid], codes[0, :, :6][valid[:, 2:]])

@@ -594,7 +594,7 @@ class RasterSource(GeoSource):
                 "valid": torch.from_numpy(valid),
             }
         return {
-            "mask": torch.from_numpy(data[0].astype(np.int64)),
+            "mask": torch.from_numpy(np.where(valid, data[0], 0).astype(np.int64)),
             "valid": torch.from_numpy(valid),
         }
 
