@@ -17,6 +17,7 @@ from .._compat import SemanticSegmentationTask
 from ..losses import smooth_probs
 from ..models import LearnedPriorFCN
 from ..priors.learned import prior_nll
+from .base import PatchTask
 
 __all__ = ["LearnedPriorTask", "PixelNLL"]
 
@@ -63,7 +64,7 @@ class PixelNLL(Metric):
         return self.total / self.count.clamp_min(1)
 
 
-class LearnedPriorTask(SemanticSegmentationTask):  # type: ignore[misc]
+class LearnedPriorTask(PatchTask):
     """Fit :class:`~torchgeo_lsr.models.LearnedPriorFCN` to hi-res labels from weak inputs.
 
     Batches carry ``image`` ``(B, C_in, H, W)``, the input stack of
@@ -163,23 +164,6 @@ class LearnedPriorTask(SemanticSegmentationTask):  # type: ignore[misc]
         )
 
     # ------------------------------------------------------------- helpers
-    @property
-    def border(self) -> int:
-        """Pixels cropped from each patch side before loss and metrics."""
-        border = self.hparams["border"]
-        return (self.model.receptive_field - 1) // 2 if border is None else int(border)
-
-    def _crop(self, x: Tensor) -> Tensor:
-        b = self.border
-        if b == 0:
-            return x
-        if x.shape[-1] <= 2 * b or x.shape[-2] <= 2 * b:
-            raise ValueError(
-                f"patch of {tuple(x.shape[-2:])} px is too small for a border of {b} px; "
-                "use larger patches or set border"
-            )
-        return x[..., b:-b, b:-b]
-
     def predict_prior(self, x: Tensor, eps: float | None = None) -> Tensor:
         """The learned prior ``(B, K, H, W)``: smoothed softmax of the network on ``x``.
 
@@ -199,45 +183,15 @@ class LearnedPriorTask(SemanticSegmentationTask):  # type: ignore[misc]
         # Cross-entropy of a batch without any label is NaN; make it a zero with a graph.
         loss = self.criterion(logits, target) if labelled.any() else logits.sum() * 0.0
         batch_size = logits.shape[0]
-        self.log(
-            f"{split}_loss",
-            loss,
-            batch_size=batch_size,
-            prog_bar=split != "test",
-            sync_dist=split != "train",  # epoch-level: averaged across DDP ranks
-        )
+        self._log_loss(split, loss, batch_size)
         metrics = self.metrics[f"{split}_metrics"]
         assert isinstance(metrics, MetricCollection)
         metrics(torch.softmax(logits.detach(), dim=1), target)
         self.log_dict(metrics, batch_size=batch_size)
         return loss
 
-    # --------------------------------------------------------------- steps
-    def training_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> Tensor:
-        """Cross-entropy loss on one batch."""
-        return self._shared_step(batch, "train")
-
-    def validation_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
-        """Validation loss and metrics."""
-        self._shared_step(batch, "val")
-
-    def test_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
-        """Test loss and metrics."""
-        self._shared_step(batch, "test")
-
     def predict_step(  # type: ignore[override]  # 0.8 returns a Tensor, 0.10 a dict
         self, batch: Any, batch_idx: int, dataloader_idx: int = 0
     ) -> dict[str, Tensor]:
         """``{"prior": (B, K, H, W)}``, the learned prior of the batch (no border crop)."""
         return {"prior": self.predict_prior(batch["image"])}
-
-    # Metrics are logged with ``log_dict`` and reduced by Lightning at epoch end; TorchGeo
-    # 0.9+ would compute them a second time in these hooks.
-    def on_train_epoch_end(self) -> None:
-        """Nothing to do: metrics are reduced by Lightning."""
-
-    def on_validation_epoch_end(self) -> None:
-        """Nothing to do: metrics are reduced by Lightning."""
-
-    def on_test_epoch_end(self) -> None:
-        """Nothing to do: metrics are reduced by Lightning."""

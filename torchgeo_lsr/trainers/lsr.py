@@ -24,6 +24,7 @@ from ..losses import (
     smooth_probs,
 )
 from ..models import FCN
+from .base import PatchTask
 
 __all__ = ["LabelSuperResolutionTask", "LossName"]
 
@@ -32,7 +33,7 @@ LossName = Literal["qr", "qr_kl", "rq", "ce_soft", "ce_hard", "nll_union"]
 _SPLITS = ("train", "val", "test")
 
 
-class LabelSuperResolutionTask(SemanticSegmentationTask):  # type: ignore[misc]
+class LabelSuperResolutionTask(PatchTask):
     """Train a segmentation network on a per-pixel prior instead of hi-res labels.
 
     Batches carry ``image`` ``(B, C_in, H, W)`` and a prior under ``prior_key``
@@ -183,23 +184,6 @@ class LabelSuperResolutionTask(SemanticSegmentationTask):  # type: ignore[misc]
         )
 
     # ------------------------------------------------------------- helpers
-    @property
-    def border(self) -> int:
-        """Pixels cropped from each patch side before loss and metrics."""
-        border = self.hparams["border"]
-        return (self.model.receptive_field - 1) // 2 if border is None else int(border)
-
-    def _crop(self, x: Tensor) -> Tensor:
-        b = self.border
-        if b == 0:
-            return x
-        if x.shape[-1] <= 2 * b or x.shape[-2] <= 2 * b:
-            raise ValueError(
-                f"patch of {tuple(x.shape[-2:])} px is too small for a border of {b} px; "
-                "use larger patches or set border"
-            )
-        return x[..., b:-b, b:-b]
-
     def _probs_and_prior(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
         """Softmax output, prior and validity mask, all border-cropped."""
         key = self.hparams["prior_key"]
@@ -241,13 +225,7 @@ class LabelSuperResolutionTask(SemanticSegmentationTask):  # type: ignore[misc]
         q, prior, valid = self._probs_and_prior(batch)
         loss: Tensor = self._criterion_for_epoch()(q, prior, valid)
         batch_size = q.shape[0]
-        self.log(
-            f"{split}_loss",
-            loss,
-            batch_size=batch_size,
-            prog_bar=split != "test",
-            sync_dist=split != "train",  # epoch-level: averaged across DDP ranks
-        )
+        self._log_loss(split, loss, batch_size)
         if "mask" in batch:
             target = self._crop(batch["mask"]).long()
             with torch.no_grad():
@@ -258,19 +236,6 @@ class LabelSuperResolutionTask(SemanticSegmentationTask):  # type: ignore[misc]
                 metrics(probs, target)
                 self.log_dict(metrics, batch_size=batch_size)
         return loss
-
-    # --------------------------------------------------------------- steps
-    def training_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> Tensor:
-        """Loss on one batch (metrics too when it carries ``mask``)."""
-        return self._shared_step(batch, "train")
-
-    def validation_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
-        """Validation loss and metrics."""
-        self._shared_step(batch, "val")
-
-    def test_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
-        """Test loss and metrics."""
-        self._shared_step(batch, "test")
 
     def predict_step(  # type: ignore[override]  # 0.8 returns a Tensor, 0.10 a dict
         self, batch: Any, batch_idx: int, dataloader_idx: int = 0
@@ -291,17 +256,6 @@ class LabelSuperResolutionTask(SemanticSegmentationTask):  # type: ignore[misc]
             q_mean = None if self.region_q_mean is None else self.region_q_mean.to(q)
             out["r"] = self._posterior(q, prior, prior.sum(dim=1) > 0, q_mean)
         return out
-
-    # Metric objects are logged with ``log_dict`` above and reduced by Lightning at
-    # epoch end; TorchGeo 0.9+ would compute them a second time in these hooks.
-    def on_train_epoch_end(self) -> None:
-        """Nothing to do: metrics are reduced by Lightning."""
-
-    def on_validation_epoch_end(self) -> None:
-        """Nothing to do: metrics are reduced by Lightning."""
-
-    def on_test_epoch_end(self) -> None:
-        """Nothing to do: metrics are reduced by Lightning."""
 
 
 def _read_model_state(path: str) -> dict[str, Tensor]:

@@ -1,0 +1,73 @@
+"""What the package's patch tasks share: border crop, the step hooks, loss logging.
+
+.. versionadded:: 0.1
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import Tensor
+
+from .._compat import SemanticSegmentationTask
+
+
+class PatchTask(SemanticSegmentationTask):  # type: ignore[misc]
+    """A TorchGeo segmentation task on patches, scored away from the patch borders.
+
+    Subclasses set ``hparams["border"]``, a ``model`` with ``receptive_field`` and
+    implement :meth:`_shared_step`; training, validation and test steps call it.
+    """
+
+    @property
+    def border(self) -> int:
+        """Pixels cropped from each patch side before loss and metrics."""
+        border = self.hparams["border"]
+        return (self.model.receptive_field - 1) // 2 if border is None else int(border)
+
+    def _crop(self, x: Tensor) -> Tensor:
+        b = self.border
+        if b == 0:
+            return x
+        if x.shape[-1] <= 2 * b or x.shape[-2] <= 2 * b:
+            raise ValueError(
+                f"patch of {tuple(x.shape[-2:])} px is too small for a border of {b} px; "
+                "use larger patches or set border"
+            )
+        return x[..., b:-b, b:-b]
+
+    def _log_loss(self, split: str, loss: Tensor, batch_size: int) -> None:
+        self.log(
+            f"{split}_loss",
+            loss,
+            batch_size=batch_size,
+            prog_bar=split != "test",
+            sync_dist=split != "train",  # epoch-level: averaged across DDP ranks
+        )
+
+    def _shared_step(self, batch: dict[str, Tensor], split: str) -> Tensor:
+        raise NotImplementedError
+
+    # --------------------------------------------------------------- steps
+    def training_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> Tensor:
+        """Loss on one batch (metrics too when it carries labels)."""
+        return self._shared_step(batch, "train")
+
+    def validation_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
+        """Validation loss and metrics."""
+        self._shared_step(batch, "val")
+
+    def test_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
+        """Test loss and metrics."""
+        self._shared_step(batch, "test")
+
+    # Metrics are logged with ``log_dict`` in the steps and reduced by Lightning at epoch
+    # end; TorchGeo 0.9+ would compute them a second time in these hooks.
+    def on_train_epoch_end(self) -> None:
+        """Nothing to do: metrics are reduced by Lightning."""
+
+    def on_validation_epoch_end(self) -> None:
+        """Nothing to do: metrics are reduced by Lightning."""
+
+    def on_test_epoch_end(self) -> None:
+        """Nothing to do: metrics are reduced by Lightning."""
