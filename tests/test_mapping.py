@@ -45,6 +45,25 @@ def city(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.fixture(scope="module")
+def mapped(city: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    """The city mapped once with TINY_MAP (read-only for the tests): output dir, summary."""
+    out = tmp_path_factory.mktemp("mapped") / "map"
+    return out, map_region(city, out, TINY_MAP, progress=False)
+
+
+def assert_same_maps(a: Path, b: Path) -> None:
+    """The q and r class maps of two map outputs are identical, tile by tile."""
+    paths = sorted((a / "q").glob("*.tif")) + sorted((a / "r").glob("*.tif"))
+    assert paths
+    for path in paths:
+        other = b / path.parent.name / path.name
+        with rasterio.open(path) as x, rasterio.open(other) as y:
+            np.testing.assert_array_equal(x.read(), y.read())
+            assert x.crs == y.crs
+            assert x.transform == y.transform
+
+
 class TestTiledInference:
     @pytest.mark.parametrize(("window", "margin"), [(40, 5), (64, 7), (33, 5), (4096, 5)])
     def test_equals_whole_tile_forward(self, window: int, margin: int) -> None:
@@ -178,9 +197,10 @@ class TestOutputs:
 
 
 class TestMapCommand:
-    def test_end_to_end_outputs_and_metrics(self, city: Path, tmp_path: Path) -> None:
-        out = tmp_path / "map"
-        summary = map_region(city, out, TINY_MAP, progress=False)
+    def test_end_to_end_outputs_and_metrics(
+        self, city: Path, mapped: tuple[Path, dict[str, Any]]
+    ) -> None:
+        out, summary = mapped
         tiles = sorted((city / "naip").glob("*.tif"))
         for tile in tiles:
             for sub in ("q", "r", "prior"):
@@ -200,10 +220,13 @@ class TestMapCommand:
         assert not list(out.rglob("*.partial"))
 
     def test_kill_and_rerun_gives_the_same_maps(
-        self, city: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+        self,
+        city: Path,
+        mapped: tuple[Path, dict[str, Any]],
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
     ) -> None:
-        clean = tmp_path / "clean"
-        map_region(city, clean, TINY_MAP, progress=False)
+        clean = mapped[0]
 
         killed = tmp_path / "killed"
         real = run_module.write_class_map
@@ -223,10 +246,7 @@ class TestMapCommand:
             p.suffix == ".partial" for p in killed.rglob("*.partial")
         )
         map_region(city, killed, TINY_MAP, progress=False)
-        for sub in ("q", "r"):
-            for path in sorted((clean / sub).glob("*.tif")):
-                with rasterio.open(path) as a, rasterio.open(killed / sub / path.name) as b:
-                    np.testing.assert_array_equal(a.read(), b.read())
+        assert_same_maps(clean, killed)
 
     def test_cli_and_bad_input(
         self, city: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -262,10 +282,9 @@ class TestMapCommand:
         assert "no naip/ directory" in capsys.readouterr().err
 
     def test_evaluate_cli(
-        self, city: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+        self, city: Path, mapped: tuple[Path, dict[str, Any]], tmp_path: Path
     ) -> None:
-        out = tmp_path / "map"
-        map_region(city, out, TINY_MAP, progress=False)
+        out = mapped[0]
         code = cli_main(
             [
                 "evaluate",
@@ -292,20 +311,19 @@ def test_learned_prior_option_is_validated(tmp_path: Path) -> None:
 
 
 def test_work_file_path_equals_in_memory(
-    city: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    city: Path,
+    mapped: tuple[Path, dict[str, Any]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A region too large to hold q in memory goes through work files: same maps."""
-    in_memory = tmp_path / "memory"
-    map_region(city, in_memory, TINY_MAP, progress=False)
+    in_memory = mapped[0]
     monkeypatch.setattr(run_module, "Q_MEMORY_BYTES", 0)
     on_disk = tmp_path / "disk"
     map_region(city, on_disk, TINY_MAP, progress=False)
     assert list((on_disk / "work" / "q").glob("*.tif"))
-    for sub in ("q", "r"):
-        for path in sorted((in_memory / sub).glob("*.tif")):
-            with rasterio.open(path) as a, rasterio.open(on_disk / sub / path.name) as b:
-                # q is quantised the same way in memory and on disk: the same bytes
-                np.testing.assert_array_equal(a.read(), b.read())
+    # q is quantised the same way in memory and on disk: the same bytes
+    assert_same_maps(in_memory, on_disk)
 
 
 class TestEngine:
@@ -341,11 +359,13 @@ def _copy_training(src: Path, dst: Path) -> Path:
 
 
 def test_ddp_prediction_equals_single_process(
-    city: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    city: Path,
+    mapped: tuple[Path, dict[str, Any]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Two CPU processes under DDP (one rank per tile share) write the same q and maps."""
-    single = tmp_path / "single"
-    map_region(city, single, TINY_MAP, progress=False)
+    single = mapped[0]
     monkeypatch.setattr(run_module, "Q_MEMORY_BYTES", 0)  # keep the work files to compare
     on_disk = tmp_path / "single_disk"
     run_module.predict_region(
@@ -372,23 +392,18 @@ def test_ddp_prediction_equals_single_process(
                 codes_ddp, codes_one = a.read().astype(int), b.read().astype(int)
         # the same network on the same pixels: at most a rounding step apart
         assert np.abs(codes_ddp - codes_one).max() <= 1
-        for sub in ("q", "r"):
-            with (
-                rasterio.open(single / sub / tile.name) as a,
-                rasterio.open(ddp / sub / tile.name) as b,
-            ):
-                np.testing.assert_array_equal(a.read(), b.read())
-                assert a.crs == b.crs
-                assert a.transform == b.transform
+    assert_same_maps(single, ddp)
     assert ranks == {"0", "1"}, "both ranks should have written tiles"
     assert not list(ddp.rglob("*.partial"))
 
 
 def test_kill_during_prediction_reuses_finished_tiles(
-    city: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    city: Path,
+    mapped: tuple[Path, dict[str, Any]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    clean = tmp_path / "clean"
-    map_region(city, clean, TINY_MAP, progress=False)
+    clean = mapped[0]
     monkeypatch.setattr(run_module, "Q_MEMORY_BYTES", 0)
     killed = tmp_path / "killed"
     real = QTileWriter.write_on_batch_end
@@ -410,10 +425,7 @@ def test_kill_during_prediction_reuses_finished_tiles(
     monkeypatch.setattr(QTileWriter, "write_on_batch_end", real)
     map_region(city, killed, TINY_MAP, progress=False)
     assert finished[0].stat().st_mtime_ns == stamp, "a finished tile was predicted again"
-    for sub in ("q", "r"):
-        for path in sorted((clean / sub).glob("*.tif")):
-            with rasterio.open(path) as a, rasterio.open(killed / sub / path.name) as b:
-                np.testing.assert_array_equal(a.read(), b.read())
+    assert_same_maps(clean, killed)
 
 
 @pytest.mark.slow
