@@ -19,12 +19,14 @@ import torchgeo.losses
 from torch import Tensor
 
 from torchgeo_lsr.losses import (
+    EMLoss,
     HardCrossEntropyLoss,
     NLLUnionLoss,
     QRLoss,
     RQLoss,
     SoftCrossEntropyLoss,
     class_mean,
+    em_loss,
     hard_cross_entropy,
     implicit_posterior,
     log_implicit_posterior,
@@ -158,6 +160,23 @@ def ref_rq(
     return total / len(inst)
 
 
+def ref_em(
+    q: Tensor,
+    prior: Tensor,
+    valid: Tensor | None = None,
+    q_hat: Sequence[float] | None = None,
+) -> float:
+    """−(1/N) Σ_i Σ_l r_i(l) log q_i(l): cross-entropy of q against the posterior."""
+    inst = _instances(q, prior, valid)
+    denom = ref_mean(q, valid) if q_hat is None else q_hat
+    total = 0.0
+    for qi, pi in inst:
+        ri = _posterior(qi, pi, denom)
+        for c in range(len(qi)):
+            total -= _xlogy(ri[c], qi[c])
+    return total / len(inst)
+
+
 def ref_soft_ce(q: Tensor, prior: Tensor, valid: Tensor | None = None) -> float:
     """−(1/N) Σ_i Σ_l P_i(l) log q_i(l)."""
     inst = _instances(q, prior, valid)
@@ -250,11 +269,14 @@ FUNCTIONS: dict[str, tuple[LossFn, Callable[..., float]]] = {
     "qr_free_energy": (_qr_fe, ref_qr_free_energy),
     "qr_kl": (_qr_kl, ref_qr_kl),
     "rq": (rq_loss, ref_rq),
+    "em": (em_loss, ref_em),
     "soft_ce": (soft_cross_entropy, ref_soft_ce),
     "hard_ce": (hard_cross_entropy, ref_hard_ce),
     "nll_union": (nll_union, ref_nll_union),
 }
-IMPLICIT = ["qr_free_energy", "qr_kl", "rq"]
+#: Losses through the implicit posterior; gradients flow through r in the first three.
+DIFFERENTIABLE_R = ["qr_free_energy", "qr_kl", "rq"]
+IMPLICIT = [*DIFFERENTIABLE_R, "em"]
 
 
 def make_module(name: str, eps_prior: float = 0.0, eps_out: float = 0.0) -> LossFn:
@@ -267,6 +289,8 @@ def make_module(name: str, eps_prior: float = 0.0, eps_out: float = 0.0) -> Loss
             return QRLoss("kl", **kw)
         case "rq":
             return RQLoss(**kw)
+        case "em":
+            return EMLoss(**kw)
         case "soft_ce":
             return SoftCrossEntropyLoss(**kw)
         case "hard_ce":
@@ -284,6 +308,7 @@ ALL_LOSSES: dict[str, Callable[[], LossFn]] = {
     "module_qr_kl_momentum": lambda: QRLoss("kl", momentum=0.9),
     "module_qr_fe_momentum": lambda: QRLoss("free_energy", momentum=0.9),
     "module_rq_momentum": lambda: RQLoss(momentum=0.9),
+    "module_em_momentum": lambda: EMLoss(momentum=0.9),
 }
 
 
@@ -369,7 +394,7 @@ class TestValues:
 
 
 class TestGradcheck:
-    @pytest.mark.parametrize("name", [*IMPLICIT, "soft_ce", "nll_union"])
+    @pytest.mark.parametrize("name", [*DIFFERENTIABLE_R, "soft_ce", "nll_union"])
     @pytest.mark.parametrize("masked", [False, True])
     @pytest.mark.parametrize("shape", [(5, 3), (2, 3, 2, 3)])
     def test_gradcheck(self, name: str, shape: tuple[int, ...], masked: bool) -> None:
@@ -384,7 +409,7 @@ class TestGradcheck:
 
         assert torch.autograd.gradcheck(f, (logits,), eps=1e-6, atol=1e-6)
 
-    @pytest.mark.parametrize("name", IMPLICIT)
+    @pytest.mark.parametrize("name", DIFFERENTIABLE_R)
     def test_gradcheck_through_q_mean(self, name: str) -> None:
         """Gradients flow through an explicit ``q_mean`` too."""
         fn = FUNCTIONS[name][0]
@@ -396,6 +421,65 @@ class TestGradcheck:
 
         logits = q.log().requires_grad_(True)
         assert torch.autograd.gradcheck(f, (logits, q_hat), eps=1e-6, atol=1e-6)
+
+
+class TestEM:
+    """RQ's EM form: r is a fixed target, so the logit gradient is (q - r) / N."""
+
+    @pytest.mark.parametrize("masked", [False, True])
+    @pytest.mark.parametrize("shape", SHAPES)
+    def test_logit_gradient_is_q_minus_r(self, shape: tuple[int, ...], masked: bool) -> None:
+        q, p, v = make_inputs(shape, seed=14, masked=masked)
+        logits = q.log().requires_grad_(True)
+        em_loss(torch.softmax(logits, dim=1), p, v).backward()
+        assert logits.grad is not None
+        valid = torch.ones(q.shape[:1] + q.shape[2:], dtype=torch.bool) if v is None else v
+        got = logits.grad.movedim(1, -1)
+        assert torch.all(got[~valid] == 0)
+        n = int(valid.sum())
+        rows = zip(
+            got[valid].tolist(),
+            q.movedim(1, -1)[valid].tolist(),
+            ref_posterior(q, p, v),
+            strict=True,
+        )
+        for got_i, qi, ri in rows:
+            expected = [(qi[c] - ri[c]) / n for c in range(len(qi))]
+            assert got_i == pytest.approx(expected, rel=1e-9, abs=1e-12)
+
+    @pytest.mark.parametrize("shape", SHAPES)
+    def test_is_rq_plus_entropy_of_r(self, shape: tuple[int, ...]) -> None:
+        """KL(r‖q) = Σ r log r − Σ r log q, so EM's value − RQ's is the mean entropy of r."""
+        q, p, v = make_inputs(shape, seed=15, masked=True)
+        posts = ref_posterior(q, p, v)
+        entropy = -sum(_xlogy(ri[c], ri[c]) for ri in posts for c in range(len(ri))) / len(posts)
+        assert (em_loss(q, p, v) - rq_loss(q, p, v)).item() == pytest.approx(entropy, **TOL)
+
+    def test_no_gradient_reaches_q_mean(self) -> None:
+        q, p, v = make_inputs((2, 3, 4, 5), seed=16, masked=True)
+        q_hat = torch.tensor([0.2, 0.3, 0.5], dtype=torch.float64, requires_grad=True)
+        logits = q.log().requires_grad_(True)
+        em_loss(torch.softmax(logits, dim=1), p, v, q_mean=q_hat).backward()
+        assert q_hat.grad is None
+        assert logits.grad is not None
+        assert logits.grad.abs().sum() > 0
+
+    def test_confidently_wrong_pixel_keeps_its_gradient(self) -> None:
+        """A class the network has stopped predicting anywhere (q ≈ 1e-6, so q̄ ≈ 1e-6)
+        keeps r's support where the prior wants it. There QR's logit gradient vanishes
+        with q and EM's does not (the failure seen on the sample city's water)."""
+        q = torch.tensor(
+            [[1 - 2e-6, 1e-6, 1e-6], [0.6, 1e-6, 0.4 - 1e-6], [0.1, 1e-6, 0.9 - 1e-6]]
+        ).double()
+        p = torch.tensor([[0.01, 0.98, 0.01], [0.5, 0.0, 0.5], [0.1, 0.0, 0.9]]).double()
+        grads = {}
+        for name, fn in (("qr", _qr_fe), ("em", em_loss)):
+            logits = q.log().requires_grad_(True)
+            fn(torch.softmax(logits, dim=1), p).backward()
+            assert logits.grad is not None
+            grads[name] = logits.grad[0, 1].item()  # push towards the prior's class
+        assert abs(grads["qr"]) < 1e-4
+        assert grads["em"] < -0.01
 
 
 # --------------------------------------------------------------------------------------
@@ -758,7 +842,7 @@ class TestOnlineDenominator:
         eps_prior: float = 0.0,
         eps_out: float = 0.0,
         num_classes: int | None = None,
-    ) -> QRLoss | RQLoss:
+    ) -> QRLoss | RQLoss | EMLoss:
         kw = {
             "prior_smoothing": eps_prior,
             "output_smoothing": eps_out,
@@ -770,6 +854,8 @@ class TestOnlineDenominator:
                 return QRLoss("free_energy", **kw)
             case "qr_kl":
                 return QRLoss("kl", **kw)
+            case "em":
+                return EMLoss(**kw)
         return RQLoss(**kw)
 
 

@@ -17,18 +17,18 @@ from pathlib import Path
 import pytest
 import torch
 
-from torchgeo_lsr.losses import QRLoss, RQLoss, global_class_mean
+from torchgeo_lsr.losses import EMLoss, QRLoss, RQLoss, global_class_mean
 
 WORKER = textwrap.dedent(
     """
     import sys, torch, torch.distributed as dist
-    from torchgeo_lsr.losses import QRLoss, RQLoss
+    from torchgeo_lsr.losses import EMLoss, QRLoss, RQLoss
     rank, world, name, data, out = int(sys.argv[1]), 2, sys.argv[2], sys.argv[3], sys.argv[4]
     dist.init_process_group("gloo", rank=rank, world_size=world)
     d = torch.load(data)
     logits = d["logits"][rank].clone().requires_grad_(True)
-    loss_fn = {"qr": QRLoss("free_energy"), "qr_kl": QRLoss("kl"), "rq": RQLoss()}[name]
-    loss = loss_fn(torch.softmax(logits, dim=1), d["prior"][rank])
+    losses = {"qr": QRLoss("free_energy"), "qr_kl": QRLoss("kl"), "rq": RQLoss(), "em": EMLoss()}
+    loss = losses[name](torch.softmax(logits, dim=1), d["prior"][rank])
     loss.backward()
     torch.save({"loss": loss.detach(), "grad": logits.grad}, f"{out}/{rank}.pt")
     dist.barrier()
@@ -43,7 +43,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.mark.parametrize("name", ["qr", "qr_kl", "rq"])
+@pytest.mark.parametrize("name", ["qr", "qr_kl", "rq", "em"])
 def test_two_processes_equal_one_batch(name: str, tmp_path: Path) -> None:
     gen = torch.Generator().manual_seed(0)
     logits = torch.randn(2, 3, 4, 5, 6, dtype=torch.float64, generator=gen)  # rank, B, C, H, W
@@ -74,8 +74,8 @@ def test_two_processes_equal_one_batch(name: str, tmp_path: Path) -> None:
     parts = [torch.load(tmp_path / f"{rank}.pt") for rank in range(2)]
 
     whole = logits.reshape(6, 4, 5, 6).clone().requires_grad_(True)
-    loss_fn = {"qr": QRLoss("free_energy"), "qr_kl": QRLoss("kl"), "rq": RQLoss()}[name]
-    loss = loss_fn(torch.softmax(whole, dim=1), prior.reshape(6, 4, 5, 6))
+    losses = {"qr": QRLoss("free_energy"), "qr_kl": QRLoss("kl"), "rq": RQLoss(), "em": EMLoss()}
+    loss = losses[name](torch.softmax(whole, dim=1), prior.reshape(6, 4, 5, 6))
     loss.backward()
     assert whole.grad is not None
     # DDP averages the processes' gradients; the losses average to the whole batch's

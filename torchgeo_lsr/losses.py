@@ -14,7 +14,8 @@ implicit generative models", is
 
 where the denominator :math:`\sum_j q_j(l)` runs over all valid instances of the batch
 (or is an online estimate of it, see :class:`QRLoss`). QR minimises
-:math:`\mathrm{KL}(q\,\|\,r)` and RQ minimises :math:`\mathrm{KL}(r\,\|\,q)`.
+:math:`\mathrm{KL}(q\,\|\,r)` and RQ minimises :math:`\mathrm{KL}(r\,\|\,q)`; RQ's EM
+form (:func:`em_loss`) minimises :math:`\mathrm{KL}(r\,\|\,q)` with ``r`` held fixed.
 
 Each loss is a pure function plus a thin :class:`torch.nn.Module` that stores its
 options, in the style of Kornia. Smoothing keeps inputs on the simplex:
@@ -31,13 +32,16 @@ import torch
 from torch import Tensor, nn
 
 __all__ = [
+    "EMLoss",
     "HardCrossEntropyLoss",
+    "LossName",
     "NLLUnionLoss",
     "QRForm",
     "QRLoss",
     "RQLoss",
     "SoftCrossEntropyLoss",
     "class_mean",
+    "em_loss",
     "global_class_mean",
     "hard_cross_entropy",
     "implicit_posterior",
@@ -50,6 +54,11 @@ __all__ = [
 ]
 
 QRForm = Literal["free_energy", "kl"]
+
+#: Training objectives by name, as the Lightning task, the CLI and the adapters spell them:
+#: ``qr`` (eq. 4), ``qr_kl`` (KL(q‖r)), ``rq`` (KL(r‖q)), ``em`` (:func:`em_loss`) and the
+#: baselines ``ce_soft``, ``ce_hard`` ("hard naive") and ``nll_union``.
+LossName = Literal["qr", "qr_kl", "rq", "em", "ce_soft", "ce_hard", "nll_union"]
 
 #: The paper's additive smoothing of q and P.
 DEFAULT_SMOOTHING = 1e-4
@@ -291,6 +300,43 @@ def rq_loss(
     return _masked_mean(kl, valid)
 
 
+def em_loss(
+    q: Tensor,
+    prior: Tensor,
+    valid: Tensor | None = None,
+    *,
+    q_mean: Tensor | None = None,
+) -> Tensor:
+    r"""RQ's EM form: :math:`\frac{1}{N}\sum_i \mathrm{KL}(\mathrm{sg}(r_i) \| q_i)`.
+
+    The implicit posterior ``r`` is computed from the current ``q`` and then held fixed
+    (no gradient flows through it), so each step is a gradient step of EM's M-step on
+    the paper's implicit generative model: the E-step is ``r``, the M-step fits ``q`` to
+    it. The value is :func:`rq_loss` plus the mean entropy of ``r``; the gradient with
+    respect to the logits of ``q = softmax(z)`` is ``(q - r) / N``, which does not vanish
+    where the network is confidently wrong (QR's gradient there is proportional to q).
+
+    Args:
+        q: probabilities ``(B, C)`` or ``(B, C, H, W)``.
+        prior: prior probabilities, same shape.
+        valid: optional boolean mask ``(B,)`` or ``(B, H, W)``.
+        q_mean: optional ``(C,)`` denominator estimate (e.g. a running mean).
+
+    Returns:
+        Scalar loss, the cross-entropy of ``q`` against the detached ``r``.
+
+    Example:
+        >>> q = torch.tensor([[0.7, 0.3], [0.4, 0.6]])
+        >>> p = torch.tensor([[0.9, 0.1], [0.5, 0.5]])
+        >>> round(em_loss(q, p).item(), 4)
+        0.5286
+    """
+    valid = _check_inputs(q, prior, valid)
+    with torch.no_grad():
+        r = log_implicit_posterior(q, prior, q_mean, valid).exp()
+    return _masked_mean(-(r * _safe_log(q)).sum(dim=1), valid)
+
+
 def soft_cross_entropy(q: Tensor, prior: Tensor, valid: Tensor | None = None) -> Tensor:
     r"""Cross-entropy against the soft prior, :math:`-\frac{1}{N}\sum_i\sum_l P_i(l)\log q_i(l)`."""
     valid = _check_inputs(q, prior, valid)
@@ -448,6 +494,24 @@ class RQLoss(_ImplicitPosteriorLoss):
         q, prior = self._smooth(q, prior, valid)
         q_mean = self.denominator(q, valid)
         return rq_loss(q, prior, valid, q_mean=q_mean)
+
+
+class EMLoss(_ImplicitPosteriorLoss):
+    """Module form of :func:`em_loss`; arguments as :class:`QRLoss` without ``form``.
+
+    Example:
+        >>> loss = EMLoss(prior_smoothing=0, output_smoothing=0)
+        >>> q = torch.tensor([[0.7, 0.3], [0.4, 0.6]])
+        >>> p = torch.tensor([[0.9, 0.1], [0.5, 0.5]])
+        >>> round(loss(q, p).item(), 4)
+        0.5286
+    """
+
+    def forward(self, q: Tensor, prior: Tensor, valid: Tensor | None = None) -> Tensor:
+        """Compute the loss; see :func:`em_loss` for shapes."""
+        q, prior = self._smooth(q, prior, valid)
+        q_mean = self.denominator(q, valid)
+        return em_loss(q, prior, valid, q_mean=q_mean)
 
 
 class SoftCrossEntropyLoss(_ProbLoss):

@@ -31,7 +31,9 @@ import torch
 from torch import Tensor, nn
 
 from ..losses import (
+    EMLoss,
     HardCrossEntropyLoss,
+    LossName,
     NLLUnionLoss,
     QRLoss,
     RQLoss,
@@ -47,9 +49,6 @@ __all__ = [
     "make_loss",
     "predict_probs",
 ]
-
-#: Loss names understood by :func:`fit_on_prior` (same names as the Lightning task).
-LossName = Literal["qr", "qr_kl", "rq", "ce_soft", "ce_hard", "nll_union"]
 
 #: Called after every epoch with ``(epoch, model)``; may return metrics to record.
 EpochCallback = Callable[[int, nn.Module], dict[str, float] | None]
@@ -74,9 +73,10 @@ def make_loss(loss: LossName, momentum: float | None = None) -> nn.Module:
 
     Args:
         loss: ``"qr"`` (paper eq. 4, free-energy form), ``"qr_kl"`` (KL(q‖r)),
-            ``"rq"`` (KL(r‖q)), ``"ce_soft"`` (cross-entropy on the soft prior),
-            ``"ce_hard"`` (cross-entropy on the prior's argmax) or ``"nll_union"``
-            (negative log-likelihood of the candidate set).
+            ``"rq"`` (KL(r‖q)), ``"em"`` (KL(r‖q) with r held fixed), ``"ce_soft"``
+            (cross-entropy on the soft prior), ``"ce_hard"`` (cross-entropy on the
+            prior's argmax) or ``"nll_union"`` (negative log-likelihood of the
+            candidate set).
         momentum: online denominator momentum for QR/RQ (see :class:`~torchgeo_lsr.losses.QRLoss`).
 
     Returns:
@@ -89,6 +89,8 @@ def make_loss(loss: LossName, momentum: float | None = None) -> nn.Module:
             return QRLoss(form="kl", momentum=momentum)
         case "rq":
             return RQLoss(momentum=momentum)
+        case "em":
+            return EMLoss(momentum=momentum)
         case "ce_soft":
             return SoftCrossEntropyLoss()
         case "ce_hard":

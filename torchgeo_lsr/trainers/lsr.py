@@ -15,7 +15,9 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassJaccardInd
 
 from .._compat import SemanticSegmentationTask
 from ..losses import (
+    EMLoss,
     HardCrossEntropyLoss,
+    LossName,
     NLLUnionLoss,
     QRLoss,
     RQLoss,
@@ -27,8 +29,6 @@ from ..models import FCN
 from .base import PatchTask
 
 __all__ = ["LabelSuperResolutionTask", "LossName"]
-
-LossName = Literal["qr", "qr_kl", "rq", "ce_soft", "ce_hard", "nll_union"]
 
 _SPLITS = ("train", "val", "test")
 
@@ -43,7 +43,8 @@ class LabelSuperResolutionTask(PatchTask):
     fitted to the prior with one of the losses of :mod:`torchgeo_lsr.losses`:
 
     * ``qr``: QR, free-energy form (paper eq. 4); ``qr_kl``: QR as KL(q‖r) (Fig. 2);
-    * ``rq``: RQ, KL(r‖q);
+    * ``rq``: RQ, KL(r‖q); ``em``: RQ's EM form, KL(r‖q) with r held fixed
+      (:func:`~torchgeo_lsr.losses.em_loss`);
     * ``ce_soft``, ``ce_hard`` ("hard naive"), ``nll_union``: baselines.
 
     When batches carry ``mask``, accuracy and mIoU of both ``q`` and the implicit
@@ -150,6 +151,8 @@ class LabelSuperResolutionTask(PatchTask):
                 self.criterion = QRLoss("kl", **smoothing, **online)
             case "rq":
                 self.criterion = RQLoss(**smoothing, **online)
+            case "em":
+                self.criterion = EMLoss(**smoothing, **online)
             case "ce_soft":
                 self.criterion = SoftCrossEntropyLoss(**smoothing)
             case "ce_hard":
