@@ -301,6 +301,15 @@ class TestMapCommand:
         assert (tmp_path / "eval" / "confusion.png").exists()
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [({"loss": "ce"}, "loss must be one of qr, qr_kl, rq, em"), ({"lr_schedule": "x"}, "lr_sch")],
+)
+def test_bad_training_options_fail_before_any_work(kwargs: dict[str, Any], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        MapConfig(**kwargs)
+
+
 def test_learned_prior_option_is_validated(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="go together"):
         MapConfig(prior="learned")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -96,6 +97,7 @@ class TestConstruction:
             ({"model": "unet"}, "model must be 'fcn'"),
             ({"labels": ["a", "b"]}, "2 names for 4 classes"),
             ({"warmup_epochs": -1}, ">= 0"),
+            ({"lr_schedule": "step"}, "lr_schedule must be"),
         ],
     )
     def test_bad_arguments(self, kwargs: dict[str, object], match: str) -> None:
@@ -186,6 +188,38 @@ class TestTrainingStep:
         )
         trainer.fit(spy, datamodule=tiny_datamodule(train_length=4))
         assert seen == [SoftCrossEntropyLoss, RQLoss]
+
+    @pytest.mark.parametrize("loss", ["em", "qr"])
+    def test_cosine_schedule_anneals_per_step_to_zero(self, loss: str) -> None:
+        trainer = Trainer(
+            max_steps=6,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            limit_val_batches=0,
+        )
+        lrs: list[float] = []
+
+        class Spy(LabelSuperResolutionTask):
+            def training_step(self, batch, batch_idx, dataloader_idx=0):  # type: ignore[no-untyped-def]
+                lrs.append(self.trainer.optimizers[0].param_groups[0]["lr"])
+                return super().training_step(batch, batch_idx)
+
+        torch.manual_seed(0)
+        spy = Spy(
+            in_channels=4,
+            num_classes=4,
+            num_filters=4,
+            num_layers=2,
+            loss=loss,
+            lr=0.01,
+            lr_schedule="cosine",
+        )
+        trainer.fit(spy, datamodule=tiny_datamodule(train_length=8, batch_size=2))
+        expected = [0.005 * (1 + math.cos(math.pi * k / 6)) for k in range(6)]
+        assert lrs == pytest.approx(expected, rel=1e-9)
+        assert trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
 
     def test_online_denominator_is_a_checkpointed_buffer(self) -> None:
         task = make_task(loss="qr_kl", denominator_momentum=0.9)

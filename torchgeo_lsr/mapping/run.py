@@ -42,7 +42,7 @@ from tqdm.auto import tqdm
 
 from ..classes import get_scheme
 from ..datasets.base import Grid
-from ..losses import DEFAULT_SMOOTHING
+from ..losses import DEFAULT_SMOOTHING, LossName
 from ..priors.builder import PriorConfig, build_region_priors
 from .evaluate import evaluate_maps, plot_confusion
 from .io import NODATA, quicklook, write_class_map, write_probabilities, write_vrt
@@ -61,8 +61,8 @@ class MapConfig:
     """Parameters of ``torchgeo-lsr map`` (also the keys of its ``--config`` YAML).
 
     Attributes:
-        loss: training objective (``qr``, ``qr_kl``, ``rq``, ``ce_soft``, ``ce_hard``,
-            ``nll_union``).
+        loss: training objective (``qr``, ``qr_kl``, ``rq``, ``em``, ``ce_soft``,
+            ``ce_hard``, ``nll_union``; see :mod:`torchgeo_lsr.losses`).
         prior: ``nlcd`` (NLCD through the co-occurrence matrix), ``handmade`` (plus
             OSM roads/water and building footprints, when the region has them) or
             ``learned`` (a trained ``LearnedPriorTask`` checkpoint, ``learned_prior``).
@@ -76,6 +76,8 @@ class MapConfig:
         num_filters: FCN filters per layer.
         num_layers: FCN hidden layers.
         lr: learning rate (AdamW).
+        lr_schedule: ``plateau`` (TorchGeo's ReduceLROnPlateau) or ``cosine`` (annealed
+            to 0 over ``steps``).
         warmup_epochs: soft cross-entropy epochs before the loss (0 = none).
         denominator_momentum: online estimate of QR/RQ's denominator (None = per batch).
         train_sampler: ``random``, ``per_tile`` or ``mixed_batch``.
@@ -102,6 +104,7 @@ class MapConfig:
     num_filters: int = 32
     num_layers: int = 5
     lr: float = 1e-3
+    lr_schedule: Literal["plateau", "cosine"] = "plateau"
     warmup_epochs: int = 0
     denominator_momentum: float | None = None
     train_sampler: Literal["random", "per_tile", "mixed_batch"] = "mixed_batch"
@@ -115,6 +118,11 @@ class MapConfig:
     save_probs: bool = False
 
     def __post_init__(self) -> None:
+        losses = LossName.__args__  # type: ignore[attr-defined]
+        if self.loss not in losses:
+            raise ValueError(f"loss must be one of {', '.join(losses)}, got {self.loss!r}")
+        if self.lr_schedule not in ("plateau", "cosine"):
+            raise ValueError(f"lr_schedule must be 'plateau' or 'cosine', got {self.lr_schedule!r}")
         if self.prior not in ("nlcd", "handmade", "learned"):
             raise ValueError(f"prior must be 'nlcd', 'handmade' or 'learned', got {self.prior!r}")
         if (self.prior == "learned") != (self.learned_prior is not None):
@@ -204,6 +212,7 @@ def train(region: Path, priors: Path, out: Path, config: MapConfig, progress: bo
         denominator_momentum=config.denominator_momentum,
         labels=list(scheme.names),
         lr=config.lr,
+        lr_schedule=config.lr_schedule,
         patience=3,
     )
     checkpoint = ModelCheckpoint(

@@ -82,6 +82,7 @@ class LabelSuperResolutionTask(PatchTask):
         labels: list[str] | None = None,
         lr: float = 1e-3,
         patience: int = 10,
+        lr_schedule: Literal["plateau", "cosine"] = "plateau",
     ) -> None:
         """Initialise a new LabelSuperResolutionTask.
 
@@ -107,6 +108,10 @@ class LabelSuperResolutionTask(PatchTask):
             labels: optional class names.
             lr: learning rate for the default optimizer.
             patience: patience of the default ReduceLROnPlateau scheduler.
+            lr_schedule: ``"plateau"`` (TorchGeo's default: AdamW, ReduceLROnPlateau on
+                ``val_loss``) or ``"cosine"`` (AdamW with the learning rate annealed to 0
+                over the run's optimizer steps, per step; a short run then ends on a
+                settled network instead of its last noisy step).
 
         Raises:
             ValueError: on an unknown ``model`` or ``loss``, or bad numbers.
@@ -117,6 +122,8 @@ class LabelSuperResolutionTask(PatchTask):
             raise ValueError(f"loss must be one of {LossName.__args__}, got {loss!r}")  # type: ignore[attr-defined]
         if labels is not None and len(labels) != num_classes:
             raise ValueError(f"labels has {len(labels)} names for {num_classes} classes")
+        if lr_schedule not in ("plateau", "cosine"):
+            raise ValueError(f"lr_schedule must be 'plateau' or 'cosine', got {lr_schedule!r}")
         if warmup_epochs < 0 or (border is not None and border < 0):
             raise ValueError("warmup_epochs and border must be >= 0")
         self.weights = None
@@ -160,6 +167,18 @@ class LabelSuperResolutionTask(PatchTask):
             case "nll_union":
                 self.criterion = NLLUnionLoss(**smoothing)
         self.warmup_criterion = SoftCrossEntropyLoss(**smoothing)
+
+    def configure_optimizers(self) -> Any:
+        """TorchGeo's AdamW + ReduceLROnPlateau, or AdamW with per-step cosine annealing."""
+        if self.hparams["lr_schedule"] == "plateau":
+            return super().configure_optimizers()
+        optimizer = torch.optim.AdamW(self.parameters(), lr=self.hparams["lr"])
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+        }
 
     def configure_metrics(self) -> None:
         """Accuracy (micro) and mIoU (macro) for both q and r, per split."""
