@@ -303,11 +303,30 @@ class TestMapCommand:
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
-    [({"loss": "ce"}, "loss must be one of qr, qr_kl, rq, em"), ({"lr_schedule": "x"}, "lr_sch")],
+    [
+        ({"loss": "ce"}, "loss must be one of qr, qr_kl, rq, em"),
+        ({"lr_schedule": "x"}, "lr_schedule must be"),
+        ({"warmup_loss": "qr"}, "warmup_loss must be"),
+        ({"warmup_epochs": -1}, "warmup_epochs must be >= 0"),
+        ({"steps": 80, "warmup_epochs": 1}, "80 steps of warmup_loss, which leaves none"),
+        ({"steps": 250, "warmup_epochs": 3}, "300 steps of warmup_loss"),
+    ],
 )
 def test_bad_training_options_fail_before_any_work(kwargs: dict[str, Any], match: str) -> None:
     with pytest.raises(ValueError, match=match):
         MapConfig(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("steps", "warmup_epochs", "expected"),
+    [(600, None, 1), (200, None, 1), (199, None, 0), (50, None, 0), (250, 2, 2), (1000, 0, 0)],
+)
+def test_default_warmup_is_one_epoch_when_it_leaves_most_of_the_run(
+    steps: int, warmup_epochs: int | None, expected: int
+) -> None:
+    config = MapConfig(steps=steps, warmup_epochs=warmup_epochs)
+    assert config.warmup() == expected
+    assert config.epoch_steps() == min(steps, 100)
 
 
 def test_learned_prior_option_is_validated(tmp_path: Path) -> None:

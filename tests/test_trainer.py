@@ -12,6 +12,7 @@ from lightning.pytorch import Trainer
 from torchgeo_lsr._compat import SemanticSegmentationTask
 from torchgeo_lsr.datamodules import LSRDataModule
 from torchgeo_lsr.losses import (
+    EMLoss,
     HardCrossEntropyLoss,
     NLLUnionLoss,
     QRLoss,
@@ -98,6 +99,7 @@ class TestConstruction:
             ({"labels": ["a", "b"]}, "2 names for 4 classes"),
             ({"warmup_epochs": -1}, ">= 0"),
             ({"lr_schedule": "step"}, "lr_schedule must be"),
+            ({"warmup_loss": "qr"}, "warmup_loss must be"),
         ],
     )
     def test_bad_arguments(self, kwargs: dict[str, object], match: str) -> None:
@@ -161,8 +163,12 @@ class TestTrainingStep:
         batch["nlcd_prior"] = batch.pop("prior")
         assert torch.isfinite(task.training_step(batch, 0))
 
-    def test_warmup_uses_soft_cross_entropy_then_the_loss(self) -> None:
-        task = make_task(loss="rq", warmup_epochs=1)
+    @pytest.mark.parametrize(
+        ("warmup_loss", "warmup_type"), [("ce_soft", SoftCrossEntropyLoss), ("em", EMLoss)]
+    )
+    def test_warmup_uses_its_loss_then_the_loss(self, warmup_loss: str, warmup_type: type) -> None:
+        task = make_task(loss="rq", warmup_epochs=1, warmup_loss=warmup_loss)
+        assert isinstance(task.warmup_criterion, warmup_type)
         task.train()
         assert task._criterion_for_epoch() is task.warmup_criterion
         task.eval()  # validation always scores the real objective
@@ -184,10 +190,16 @@ class TestTrainingStep:
 
         torch.manual_seed(0)
         spy = Spy(
-            in_channels=4, num_classes=4, num_filters=4, num_layers=2, loss="rq", warmup_epochs=1
+            in_channels=4,
+            num_classes=4,
+            num_filters=4,
+            num_layers=2,
+            loss="rq",
+            warmup_epochs=1,
+            warmup_loss=warmup_loss,
         )
         trainer.fit(spy, datamodule=tiny_datamodule(train_length=4))
-        assert seen == [SoftCrossEntropyLoss, RQLoss]
+        assert seen == [warmup_type, RQLoss]
 
     @pytest.mark.parametrize("loss", ["em", "qr"])
     def test_cosine_schedule_anneals_per_step_to_zero(self, loss: str) -> None:

@@ -78,7 +78,11 @@ class MapConfig:
         lr: learning rate (AdamW).
         lr_schedule: ``plateau`` (TorchGeo's ReduceLROnPlateau) or ``cosine`` (annealed
             to 0 over ``steps``).
-        warmup_epochs: soft cross-entropy epochs before the loss (0 = none).
+        warmup_epochs: epochs (of 100 steps) of ``warmup_loss`` before ``loss``; 0 for
+            none; None (default) for one epoch when ``steps`` >= 200, else none. The
+            warm-up must leave some steps to ``loss``.
+        warmup_loss: ``em`` (RQ's EM form; keeps every class the prior supports alive
+            before QR, see ``benchmarks/FINDINGS.md``) or ``ce_soft`` (the paper's).
         denominator_momentum: online estimate of QR/RQ's denominator (None = per batch).
         train_sampler: ``random``, ``per_tile`` or ``mixed_batch``.
         window: prediction window side in pixels.
@@ -104,8 +108,9 @@ class MapConfig:
     num_filters: int = 32
     num_layers: int = 5
     lr: float = 1e-3
-    lr_schedule: Literal["plateau", "cosine"] = "plateau"
-    warmup_epochs: int = 0
+    lr_schedule: Literal["plateau", "cosine"] = "cosine"
+    warmup_epochs: int | None = None
+    warmup_loss: Literal["ce_soft", "em"] = "em"
     denominator_momentum: float | None = None
     train_sampler: Literal["random", "per_tile", "mixed_batch"] = "mixed_batch"
     window: int = 1024
@@ -121,6 +126,10 @@ class MapConfig:
         losses = LossName.__args__  # type: ignore[attr-defined]
         if self.loss not in losses:
             raise ValueError(f"loss must be one of {', '.join(losses)}, got {self.loss!r}")
+        if self.warmup_loss not in ("ce_soft", "em"):
+            raise ValueError(f"warmup_loss must be 'ce_soft' or 'em', got {self.warmup_loss!r}")
+        if self.warmup_epochs is not None and self.warmup_epochs < 0:
+            raise ValueError(f"warmup_epochs must be >= 0 or None, got {self.warmup_epochs}")
         if self.lr_schedule not in ("plateau", "cosine"):
             raise ValueError(f"lr_schedule must be 'plateau' or 'cosine', got {self.lr_schedule!r}")
         if self.prior not in ("nlcd", "handmade", "learned"):
@@ -131,6 +140,23 @@ class MapConfig:
             raise FileNotFoundError(f"learned_prior {self.learned_prior}: no such checkpoint")
         if self.steps < 1 or self.batch_size < 1 or self.patch_size < 16:
             raise ValueError("steps and batch_size must be >= 1 and patch_size >= 16")
+        warmup_steps = self.warmup() * self.epoch_steps()
+        if warmup_steps and warmup_steps >= self.steps:
+            raise ValueError(
+                f"warmup_epochs={self.warmup_epochs} is {warmup_steps} steps of warmup_loss, "
+                f"which leaves none of steps={self.steps} to loss={self.loss!r}: lower "
+                "warmup_epochs or raise steps"
+            )
+
+    def epoch_steps(self) -> int:
+        """Training steps per epoch (the unit of ``warmup_epochs``): 100, or ``steps``."""
+        return min(self.steps, 100)
+
+    def warmup(self) -> int:
+        """Warm-up epochs to run: ``warmup_epochs``, or 1 (None) when ``steps`` >= 200."""
+        if self.warmup_epochs is not None:
+            return self.warmup_epochs
+        return 1 if self.steps >= 2 * self.epoch_steps() else 0
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike[str], **overrides: Any) -> MapConfig:
@@ -190,7 +216,7 @@ def train(region: Path, priors: Path, out: Path, config: MapConfig, progress: bo
     if final.exists() and marker.exists() and marker.read_text().strip() == key:
         return final
     seed_everything(config.seed, workers=True)
-    epoch_batches = min(config.steps, 100)
+    epoch_batches = config.epoch_steps()
     dm = LSRDataModule(
         images=region / "naip",
         priors=priors,
@@ -208,7 +234,8 @@ def train(region: Path, priors: Path, out: Path, config: MapConfig, progress: bo
         num_filters=config.num_filters,
         num_layers=config.num_layers,
         loss=config.loss,  # type: ignore[arg-type]
-        warmup_epochs=config.warmup_epochs,
+        warmup_epochs=config.warmup(),
+        warmup_loss=config.warmup_loss,
         denominator_momentum=config.denominator_momentum,
         labels=list(scheme.names),
         lr=config.lr,
@@ -536,7 +563,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 flag, action="store_true", default=None, help=f"(default {f.default})"
             )
             continue
-        kind: Any = {"int": int, "float": float, "float | None": float}.get(str(f.type), str)
+        types = {"int": int, "int | None": int, "float": float, "float | None": float}
+        kind: Any = types.get(str(f.type), str)
         parser.add_argument(flag, type=kind, default=None, help=f"(default {f.default})")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     args = parser.parse_args(argv)

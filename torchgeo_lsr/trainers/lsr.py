@@ -77,6 +77,7 @@ class LabelSuperResolutionTask(PatchTask):
         denominator_momentum: float | None = None,
         border: int | None = None,
         warmup_epochs: int = 0,
+        warmup_loss: Literal["ce_soft", "em"] = "ce_soft",
         init_checkpoint: str | None = None,
         ignore_index: int | None = None,
         labels: list[str] | None = None,
@@ -100,8 +101,14 @@ class LabelSuperResolutionTask(PatchTask):
                 mean of q across batches with this momentum (paper §A).
             border: pixels cropped from each patch side before loss and metrics;
                 None uses half the receptive field.
-            warmup_epochs: epochs of soft cross-entropy before switching to ``loss``
+            warmup_epochs: epochs of ``warmup_loss`` before switching to ``loss``
                 (paper §A).
+            warmup_loss: the warm-up objective: ``"ce_soft"`` (the paper's soft
+                cross-entropy) or ``"em"`` (RQ's EM form,
+                :func:`~torchgeo_lsr.losses.em_loss`). Before QR, EM's non-vanishing
+                gradient lets the network learn every class the prior supports before QR
+                takes over; QR alone can lose a small class for good (its logit gradient
+                is proportional to q).
             init_checkpoint: optional Lightning checkpoint or state dict of a network of
                 the same shape to start from (the paper's "pretrained" rows).
             ignore_index: label value of ``mask`` to leave out of the metrics.
@@ -124,6 +131,8 @@ class LabelSuperResolutionTask(PatchTask):
             raise ValueError(f"labels has {len(labels)} names for {num_classes} classes")
         if lr_schedule not in ("plateau", "cosine"):
             raise ValueError(f"lr_schedule must be 'plateau' or 'cosine', got {lr_schedule!r}")
+        if warmup_loss not in ("ce_soft", "em"):
+            raise ValueError(f"warmup_loss must be 'ce_soft' or 'em', got {warmup_loss!r}")
         if warmup_epochs < 0 or (border is not None and border < 0):
             raise ValueError("warmup_epochs and border must be >= 0")
         self.weights = None
@@ -143,7 +152,7 @@ class LabelSuperResolutionTask(PatchTask):
             self.model.load_state_dict(_read_model_state(hp["init_checkpoint"]))
 
     def configure_losses(self) -> None:
-        """Build the training criterion and the soft cross-entropy used for warm-up."""
+        """Build the training criterion and the warm-up criterion."""
         hp = self.hparams
         smoothing = {
             "prior_smoothing": hp["prior_smoothing"],
@@ -166,7 +175,11 @@ class LabelSuperResolutionTask(PatchTask):
                 self.criterion = HardCrossEntropyLoss(**smoothing)
             case "nll_union":
                 self.criterion = NLLUnionLoss(**smoothing)
-        self.warmup_criterion = SoftCrossEntropyLoss(**smoothing)
+        self.warmup_criterion: nn.Module
+        if hp["warmup_loss"] == "em":
+            self.warmup_criterion = EMLoss(**smoothing)
+        else:
+            self.warmup_criterion = SoftCrossEntropyLoss(**smoothing)
 
     def configure_optimizers(self) -> Any:
         """TorchGeo's AdamW + ReduceLROnPlateau, or AdamW with per-step cosine annealing."""
