@@ -66,7 +66,9 @@ CLASSES = (
     "sediment",
 )
 NODATA = 255
-METHODS = {"qr": "qr", "rq": "rq", "hard_naive": "ce_hard", "soft_ce": "ce_soft"}
+METHODS = {"qr": "qr", "rq": "rq", "em": "em", "hard_naive": "ce_hard", "soft_ce": "ce_soft"}
+#: The cross-entropy baselines train on their own loss from the first step (no warm-up).
+BASELINES = {"ce_hard", "ce_soft"}
 DEFAULT_CACHE = Path.home() / ".cache" / "torchgeo-lsr" / "raleigh"
 RESULTS = Path(__file__).parent / "results"
 
@@ -280,6 +282,8 @@ class Settings:
     num_layers: int = 5
     lr: float = 3e-3
     warmup_epochs: int = 0
+    warmup_loss: str = "ce_soft"
+    lr_schedule: str = "plateau"
     denominator_momentum: float | None = None
     threads: int | None = None
 
@@ -385,7 +389,9 @@ def train_and_score(loss: str, seed: int, settings: Settings, region: Region) ->
         num_filters=settings.num_filters,
         num_layers=settings.num_layers,
         loss=loss,  # type: ignore[arg-type]
-        warmup_epochs=settings.warmup_epochs,
+        warmup_epochs=0 if loss in BASELINES else settings.warmup_epochs,
+        warmup_loss=settings.warmup_loss,  # type: ignore[arg-type]
+        lr_schedule=settings.lr_schedule,  # type: ignore[arg-type]
         denominator_momentum=settings.denominator_momentum,
         ignore_index=NODATA,
         labels=list(CLASSES),
@@ -506,7 +512,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--no-standardize", action="store_true", help="bands / 255 instead")
     for name in ("steps", "epochs", "batch-size", "patch-size", "num-filters", "num-layers"):
         parser.add_argument(f"--{name}", type=int)
-    parser.add_argument("--warmup-epochs", type=int)
+    parser.add_argument("--warmup-epochs", type=int, help="(not for the CE baselines)")
+    parser.add_argument("--warmup-loss", choices=("ce_soft", "em"))
+    parser.add_argument("--lr-schedule", choices=("plateau", "cosine"))
     parser.add_argument("--lr", type=float)
     parser.add_argument("--denominator-momentum", type=float)
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's)")
@@ -525,6 +533,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "num_filters",
         "num_layers",
         "warmup_epochs",
+        "warmup_loss",
+        "lr_schedule",
         "lr",
         "denominator_momentum",
         "threads",

@@ -63,6 +63,27 @@ def sample_city(data: dict[str, Any], name: str, title: str = "Sample city") -> 
     if "coarse" in data:
         c = data["coarse"]
         lines.append(f"| coarse map | {_ms(c['acc'])} | {_ms(c['miou'])} | | |")
+    lines.append("")
+    if data.get("iou_r_per_class"):
+        lines += per_class_iou(data["classes"], data["iou_r_per_class"])
+    return lines
+
+
+def per_class_iou(classes: list[str], runs: dict[str, list[list[float | None]]]) -> list[str]:
+    """IoU of r per class: mean over seeds, and the worst seed (a dropped class shows)."""
+    lines = [
+        "IoU of r per class, mean over seeds (worst seed):",
+        "",
+        "| method | " + " | ".join(classes) + " |",
+        "|---|" + "---|" * len(classes),
+    ]
+    for method, seeds in runs.items():
+        cells = []
+        for k in range(len(classes)):
+            values = [run[k] for run in seeds if run[k] is not None]
+            mean = sum(values) / len(values) if values else None
+            cells.append(f"{mean:.2f} ({min(values):.2f})" if values and mean is not None else "")
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
     return [*lines, ""]
 
 

@@ -108,6 +108,17 @@ def test_override_configs_merge(tmp_path: Path) -> None:
     assert cli.model.hparams["num_filters"] == 8  # from the base config
 
 
+def test_em_warmup_override(tmp_path: Path) -> None:
+    cli = lightning_main(
+        ["fit", "--config", TINY, "--config", "configs/em_warmup.yaml", *fast(tmp_path)]
+    )
+    assert cli.model.hparams["loss"] == "qr"  # from the base config
+    assert cli.model.hparams["warmup_loss"] == "em"
+    assert cli.model.hparams["warmup_epochs"] == 2
+    assert cli.model.hparams["lr_schedule"] == "cosine"
+    assert type(cli.model.warmup_criterion).__name__ == "EMLoss"
+
+
 def test_unknown_config_key_is_an_error(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
         lightning_main(["fit", "--config", TINY, "--model.init_args.lossx", "rq"])
