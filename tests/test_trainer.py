@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,31 @@ def make_batch(
         "prior": torch.softmax(2 * torch.randn(b, classes, size, size, generator=g), dim=1),
         "mask": torch.randint(0, classes, (b, size, size), generator=g),
     }
+
+
+def fit_recording(
+    trainer: Trainer,
+    record: Callable[[LabelSuperResolutionTask], object],
+    datamodule: LSRDataModule,
+    **hparams: object,
+) -> list[object]:
+    """Fit a small task and return ``record(task)`` taken at every training step."""
+    seen: list[object] = []
+
+    class Spy(LabelSuperResolutionTask):
+        def training_step(self, batch, batch_idx, dataloader_idx=0):  # type: ignore[no-untyped-def]
+            seen.append(record(self))
+            return super().training_step(batch, batch_idx)
+
+    torch.manual_seed(0)
+    defaults: dict[str, object] = {
+        "in_channels": 4,
+        "num_classes": 4,
+        "num_filters": 4,
+        "num_layers": 2,
+    }
+    trainer.fit(Spy(**(defaults | hparams)), datamodule=datamodule)  # type: ignore[arg-type]
+    return seen
 
 
 def tiny_datamodule(**kwargs: object) -> LSRDataModule:
@@ -181,24 +207,14 @@ class TestTrainingStep:
             enable_progress_bar=False,
             enable_model_summary=False,
         )
-        seen: list[type] = []
-
-        class Spy(LabelSuperResolutionTask):
-            def training_step(self, batch, batch_idx, dataloader_idx=0):  # type: ignore[no-untyped-def]
-                seen.append(type(self._criterion_for_epoch()))
-                return super().training_step(batch, batch_idx)
-
-        torch.manual_seed(0)
-        spy = Spy(
-            in_channels=4,
-            num_classes=4,
-            num_filters=4,
-            num_layers=2,
+        seen = fit_recording(
+            trainer,
+            lambda task: type(task._criterion_for_epoch()),
+            tiny_datamodule(train_length=4),
             loss="rq",
             warmup_epochs=1,
             warmup_loss=warmup_loss,
         )
-        trainer.fit(spy, datamodule=tiny_datamodule(train_length=4))
         assert seen == [warmup_type, RQLoss]
 
     @pytest.mark.parametrize("loss", ["em", "qr"])
@@ -211,24 +227,14 @@ class TestTrainingStep:
             enable_model_summary=False,
             limit_val_batches=0,
         )
-        lrs: list[float] = []
-
-        class Spy(LabelSuperResolutionTask):
-            def training_step(self, batch, batch_idx, dataloader_idx=0):  # type: ignore[no-untyped-def]
-                lrs.append(self.trainer.optimizers[0].param_groups[0]["lr"])
-                return super().training_step(batch, batch_idx)
-
-        torch.manual_seed(0)
-        spy = Spy(
-            in_channels=4,
-            num_classes=4,
-            num_filters=4,
-            num_layers=2,
+        lrs = fit_recording(
+            trainer,
+            lambda task: task.trainer.optimizers[0].param_groups[0]["lr"],
+            tiny_datamodule(train_length=8, batch_size=2),
             loss=loss,
             lr=0.01,
             lr_schedule="cosine",
         )
-        trainer.fit(spy, datamodule=tiny_datamodule(train_length=8, batch_size=2))
         expected = [0.005 * (1 + math.cos(math.pi * k / 6)) for k in range(6)]
         assert lrs == pytest.approx(expected, rel=1e-9)
         assert trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
