@@ -47,11 +47,21 @@ def sampling(data: dict[str, Any], name: str) -> list[str]:
     ]
 
 
+#: Settings shown above an accuracy table (the baselines skip the warm-up).
+RECIPE_KEYS = ("steps", "lr", "lr_schedule", "warmup_loss", "warmup_epochs")
+
+
 def sample_city(data: dict[str, Any], name: str, title: str = "Sample city") -> list[str]:
     """Accuracy table: per method q and r, then the prior's argmax (and the coarse map)."""
     lines = [
         f"### {title} (`{name}`; {'quick' if data['quick'] else 'full'}, seeds {data['seeds']})",
         "",
+    ]
+    config = data.get("config") or data.get("settings") or {}
+    recipe = [f"{k} {config[k]}" for k in RECIPE_KEYS if k in config]
+    if recipe:
+        lines += ["Training: " + ", ".join(recipe) + ".", ""]
+    lines += [
         "| method | acc q | mIoU q | acc r | mIoU r |",
         "|---|---|---|---|---|",
     ]
