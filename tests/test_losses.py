@@ -30,6 +30,7 @@ from torchgeo_lsr.losses import (
     hard_cross_entropy,
     implicit_posterior,
     log_implicit_posterior,
+    make_loss,
     nll_union,
     qr_loss,
     rq_loss,
@@ -421,6 +422,39 @@ class TestGradcheck:
 
         logits = q.log().requires_grad_(True)
         assert torch.autograd.gradcheck(f, (logits, q_hat), eps=1e-6, atol=1e-6)
+
+
+#: LossName -> key of FUNCTIONS
+LOSS_NAMES = {
+    "qr": "qr_free_energy",
+    "qr_kl": "qr_kl",
+    "rq": "rq",
+    "em": "em",
+    "ce_soft": "soft_ce",
+    "ce_hard": "hard_ce",
+    "nll_union": "nll_union",
+}
+
+
+class TestMakeLoss:
+    @pytest.mark.parametrize("name", list(LOSS_NAMES))
+    def test_each_name_is_its_loss(self, name: str) -> None:
+        module = make_loss(name, prior_smoothing=0.05, output_smoothing=0.002)  # type: ignore[arg-type]
+        q, p, v = make_inputs((2, 3, 4, 5), seed=17, masked=True)
+        expected = FUNCTIONS[LOSS_NAMES[name]][0](ref_smooth(q, 0.002), ref_smooth(p, 0.05), v)
+        torch.testing.assert_close(module(q, p, v), expected)
+
+    @pytest.mark.parametrize("name", ["qr", "qr_kl", "rq", "em"])
+    def test_online_options_reach_the_implicit_losses(self, name: str) -> None:
+        module = make_loss(name, momentum=0.5, num_classes=3)  # type: ignore[arg-type]
+        assert isinstance(module, QRLoss | RQLoss | EMLoss)
+        assert module.momentum == 0.5
+        assert module.running_mean is not None
+        assert module.running_mean.shape == (3,)
+
+    def test_unknown_name_lists_the_names(self) -> None:
+        with pytest.raises(ValueError, match="loss must be one of qr, qr_kl, rq, em, ce_soft"):
+            make_loss("ce")  # type: ignore[arg-type]
 
 
 class TestEM:

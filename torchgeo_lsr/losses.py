@@ -46,6 +46,7 @@ __all__ = [
     "hard_cross_entropy",
     "implicit_posterior",
     "log_implicit_posterior",
+    "make_loss",
     "nll_union",
     "qr_loss",
     "rq_loss",
@@ -536,3 +537,48 @@ class NLLUnionLoss(_ProbLoss):
     def forward(self, q: Tensor, prior: Tensor, valid: Tensor | None = None) -> Tensor:
         """Compute the loss; see :func:`nll_union`."""
         return nll_union(*self._smooth(q, prior, valid), valid)
+
+
+def make_loss(
+    name: LossName,
+    *,
+    prior_smoothing: float = DEFAULT_SMOOTHING,
+    output_smoothing: float = DEFAULT_SMOOTHING,
+    momentum: float | None = None,
+    num_classes: int | None = None,
+) -> nn.Module:
+    """The loss module for a name of :data:`LossName`.
+
+    Args:
+        name: ``qr`` (eq. 4), ``qr_kl`` (KL(q‖r)), ``rq`` (KL(r‖q)), ``em`` (KL(r‖q) with
+            r held fixed), ``ce_soft`` (cross-entropy on the soft prior), ``ce_hard``
+            (on the prior's argmax) or ``nll_union`` (negative log-likelihood of the
+            candidate set).
+        prior_smoothing: additive smoothing of the prior.
+        output_smoothing: additive smoothing of q.
+        momentum: online denominator momentum (``qr``, ``qr_kl``, ``rq``, ``em``).
+        num_classes: class count, to allocate the online estimate up front.
+
+    Returns:
+        A module called as ``loss(q, prior, valid=None)`` on probabilities.
+
+    Raises:
+        ValueError: on an unknown name.
+    """
+    p, o = prior_smoothing, output_smoothing
+    match name:
+        case "qr" | "qr_kl":
+            form: QRForm = "free_energy" if name == "qr" else "kl"
+            return QRLoss(form, p, o, momentum=momentum, num_classes=num_classes)
+        case "rq":
+            return RQLoss(p, o, momentum=momentum, num_classes=num_classes)
+        case "em":
+            return EMLoss(p, o, momentum=momentum, num_classes=num_classes)
+        case "ce_soft":
+            return SoftCrossEntropyLoss(p, o)
+        case "ce_hard":
+            return HardCrossEntropyLoss(p, o)
+        case "nll_union":
+            return NLLUnionLoss(p, o)
+    names = ", ".join(LossName.__args__)  # type: ignore[attr-defined]
+    raise ValueError(f"loss must be one of {names}, got {name!r}")

@@ -30,15 +30,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from ..losses import (
-    EMLoss,
-    HardCrossEntropyLoss,
-    LossName,
-    NLLUnionLoss,
-    QRLoss,
-    RQLoss,
-    SoftCrossEntropyLoss,
-)
+from ..losses import LossName, make_loss
 from .rankings import RankingLoss
 
 __all__ = [
@@ -66,42 +58,6 @@ class TrainingHistory:
 
     loss: list[float] = field(default_factory=list)
     metrics: list[dict[str, float]] = field(default_factory=list)
-
-
-def make_loss(loss: LossName, momentum: float | None = None) -> nn.Module:
-    """The loss module for a name.
-
-    Args:
-        loss: ``"qr"`` (paper eq. 4, free-energy form), ``"qr_kl"`` (KL(q‖r)),
-            ``"rq"`` (KL(r‖q)), ``"em"`` (KL(r‖q) with r held fixed), ``"ce_soft"``
-            (cross-entropy on the soft prior), ``"ce_hard"`` (cross-entropy on the
-            prior's argmax) or ``"nll_union"`` (negative log-likelihood of the
-            candidate set).
-        momentum: online denominator momentum for QR/RQ (see :class:`~torchgeo_lsr.losses.QRLoss`).
-
-    Returns:
-        A module called as ``loss(q, prior)`` on probabilities.
-    """
-    match loss:
-        case "qr":
-            return QRLoss(momentum=momentum)
-        case "qr_kl":
-            return QRLoss(form="kl", momentum=momentum)
-        case "rq":
-            return RQLoss(momentum=momentum)
-        case "em":
-            return EMLoss(momentum=momentum)
-        case "ce_soft":
-            return SoftCrossEntropyLoss()
-        case "ce_hard":
-            return HardCrossEntropyLoss()
-        case "nll_union":
-            return NLLUnionLoss()
-        case _:
-            raise ValueError(
-                "loss must be one of 'qr', 'qr_kl', 'rq', 'ce_soft', 'ce_hard', 'nll_union', "
-                f"got {loss!r}"
-            )
 
 
 def _check_epochs(epochs: int, batch_size: int, lr: float) -> None:
@@ -140,7 +96,7 @@ def fit_on_prior(
         model: maps ``(B, ...)`` inputs to logits ``(B, C)``; trained in place.
         x: inputs ``(N, ...)`` (on the model's device, or moved there batch by batch).
         prior: prior probabilities ``(N, C)``, each row summing to 1.
-        loss: a name accepted by :func:`make_loss`.
+        loss: a name accepted by :func:`~torchgeo_lsr.losses.make_loss`.
         epochs: passes over the data.
         batch_size: instances per step.
         lr: Adam learning rate.
@@ -157,7 +113,7 @@ def fit_on_prior(
             f"prior must have shape (N, C) with N = len(x) = {x.shape[0]}, got {tuple(prior.shape)}"
         )
     _check_epochs(epochs, batch_size, lr)
-    criterion = make_loss(loss, momentum)
+    criterion = make_loss(loss, momentum=momentum)
     device = _model_device(model)
     criterion.to(device)
     criterion.train()

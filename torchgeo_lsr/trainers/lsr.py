@@ -14,17 +14,7 @@ from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassJaccardIndex
 
 from .._compat import SemanticSegmentationTask
-from ..losses import (
-    EMLoss,
-    HardCrossEntropyLoss,
-    LossName,
-    NLLUnionLoss,
-    QRLoss,
-    RQLoss,
-    SoftCrossEntropyLoss,
-    implicit_posterior,
-    smooth_probs,
-)
+from ..losses import LossName, implicit_posterior, make_loss, smooth_probs
 from ..models import FCN
 from .base import PatchTask
 
@@ -158,28 +148,13 @@ class LabelSuperResolutionTask(PatchTask):
             "prior_smoothing": hp["prior_smoothing"],
             "output_smoothing": hp["output_smoothing"],
         }
-        online = {"momentum": hp["denominator_momentum"], "num_classes": hp["num_classes"]}
-        self.criterion: nn.Module
-        match hp["loss"]:
-            case "qr":
-                self.criterion = QRLoss("free_energy", **smoothing, **online)
-            case "qr_kl":
-                self.criterion = QRLoss("kl", **smoothing, **online)
-            case "rq":
-                self.criterion = RQLoss(**smoothing, **online)
-            case "em":
-                self.criterion = EMLoss(**smoothing, **online)
-            case "ce_soft":
-                self.criterion = SoftCrossEntropyLoss(**smoothing)
-            case "ce_hard":
-                self.criterion = HardCrossEntropyLoss(**smoothing)
-            case "nll_union":
-                self.criterion = NLLUnionLoss(**smoothing)
-        self.warmup_criterion: nn.Module
-        if hp["warmup_loss"] == "em":
-            self.warmup_criterion = EMLoss(**smoothing)
-        else:
-            self.warmup_criterion = SoftCrossEntropyLoss(**smoothing)
+        self.criterion = make_loss(
+            hp["loss"],
+            **smoothing,
+            momentum=hp["denominator_momentum"],
+            num_classes=hp["num_classes"],
+        )
+        self.warmup_criterion = make_loss(hp["warmup_loss"], **smoothing)
 
     def configure_optimizers(self) -> Any:
         """TorchGeo's AdamW + ReduceLROnPlateau, or AdamW with per-step cosine annealing."""
