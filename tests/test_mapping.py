@@ -329,6 +329,20 @@ def test_default_warmup_is_one_epoch_when_it_leaves_most_of_the_run(
     assert config.epoch_steps() == min(steps, 100)
 
 
+def test_shipped_map_configs() -> None:
+    """demo.yaml is the recipe; paper.yaml keeps the paper's schedule and no warm-up."""
+    configs = Path(__file__).parents[1] / "configs" / "map"
+    demo = MapConfig.from_yaml(configs / "demo.yaml")
+    assert (demo.loss, demo.warmup_loss, demo.warmup(), demo.lr_schedule) == (
+        "qr",
+        "em",
+        1,
+        "cosine",
+    )
+    paper = MapConfig.from_yaml(configs / "paper.yaml")
+    assert (paper.loss, paper.warmup(), paper.lr_schedule) == ("qr", 0, "plateau")
+
+
 def test_learned_prior_option_is_validated(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="go together"):
         MapConfig(prior="learned")
