@@ -47,7 +47,9 @@ import rasterio
 import torch
 from rasterio.windows import Window
 from rasterio.windows import transform as window_transform
-from sample_city import table  # the same accuracy table (benchmarks/ is on the path)
+
+# the same methods, baseline rule and accuracy table (benchmarks/ is on the path)
+from sample_city import BASELINES, METHODS, table
 
 from torchgeo_lsr.mapping.evaluate import confusion_matrix, scores
 from torchgeo_lsr.mapping.predict import implicit_posterior_map
@@ -66,9 +68,6 @@ CLASSES = (
     "sediment",
 )
 NODATA = 255
-METHODS = {"qr": "qr", "rq": "rq", "em": "em", "hard_naive": "ce_hard", "soft_ce": "ce_soft"}
-#: The cross-entropy baselines train on their own loss from the first step (no warm-up).
-BASELINES = {"ce_hard", "ce_soft"}
 DEFAULT_CACHE = Path.home() / ".cache" / "torchgeo-lsr" / "raleigh"
 RESULTS = Path(__file__).parent / "results"
 

@@ -57,9 +57,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         make_sample_city(region, seed=args.city_seed, tiles=tiles, size=size, progress=False)
     base = MapConfig.from_yaml(DEMO_CONFIG)
     if not args.quick:
-        base = dataclasses.replace(
-            base, steps=4 * base.steps, warmup_epochs=min(base.warmup_epochs, 1) * 2
-        )
+        base = dataclasses.replace(base, steps=4 * base.steps, warmup_epochs=2 * base.warmup())
     if args.config_overrides:
         base = dataclasses.replace(base, **json.loads(args.config_overrides))
     rows: dict[str, dict[str, list[float]]] = {}
