@@ -318,13 +318,22 @@ def test_bad_training_options_fail_before_any_work(kwargs: dict[str, Any], match
 
 
 @pytest.mark.parametrize(
-    ("steps", "warmup_epochs", "expected"),
-    [(600, None, 1), (200, None, 1), (199, None, 0), (50, None, 0), (250, 2, 2), (1000, 0, 0)],
+    ("loss", "steps", "warmup_epochs", "expected"),
+    [
+        ("qr", 600, None, 1),
+        ("rq", 200, None, 1),
+        ("qr", 199, None, 0),
+        ("qr", 50, None, 0),
+        ("ce_hard", 600, None, 0),  # the baselines and EM train on their own loss
+        ("em", 600, None, 0),
+        ("ce_hard", 250, 2, 2),  # an explicit warm-up applies to any loss
+        ("qr", 1000, 0, 0),
+    ],
 )
-def test_default_warmup_is_one_epoch_when_it_leaves_most_of_the_run(
-    steps: int, warmup_epochs: int | None, expected: int
+def test_default_warmup_is_one_epoch_for_qr_rq_when_it_leaves_most_of_the_run(
+    loss: str, steps: int, warmup_epochs: int | None, expected: int
 ) -> None:
-    config = MapConfig(steps=steps, warmup_epochs=warmup_epochs)
+    config = MapConfig(loss=loss, steps=steps, warmup_epochs=warmup_epochs)
     assert config.warmup() == expected
     assert config.epoch_steps() == min(steps, 100)
 

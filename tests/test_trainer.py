@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -51,12 +52,20 @@ def make_batch(
 
 
 def fit_recording(
-    trainer: Trainer,
+    trainer_kwargs: dict[str, Any],
     record: Callable[[LabelSuperResolutionTask], object],
     datamodule: LSRDataModule,
     **hparams: object,
-) -> list[object]:
-    """Fit a small task and return ``record(task)`` taken at every training step."""
+) -> tuple[list[object], Trainer]:
+    """Fit a small task with a quiet Trainer; return ``record(task)`` at every training
+    step, and the Trainer."""
+    trainer = Trainer(
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        **trainer_kwargs,
+    )
     seen: list[object] = []
 
     class Spy(LabelSuperResolutionTask):
@@ -72,7 +81,7 @@ def fit_recording(
         "num_layers": 2,
     }
     trainer.fit(Spy(**(defaults | hparams)), datamodule=datamodule)  # type: ignore[arg-type]
-    return seen
+    return seen, trainer
 
 
 def tiny_datamodule(**kwargs: object) -> LSRDataModule:
@@ -200,15 +209,8 @@ class TestTrainingStep:
         task.eval()  # validation always scores the real objective
         assert task._criterion_for_epoch() is task.criterion
         assert make_task(loss="rq")._criterion_for_epoch() is not None
-        trainer = Trainer(
-            max_epochs=2,
-            logger=False,
-            enable_checkpointing=False,
-            enable_progress_bar=False,
-            enable_model_summary=False,
-        )
-        seen = fit_recording(
-            trainer,
+        seen, _ = fit_recording(
+            {"max_epochs": 2},
             lambda task: type(task._criterion_for_epoch()),
             tiny_datamodule(train_length=4),
             loss="rq",
@@ -219,16 +221,8 @@ class TestTrainingStep:
 
     @pytest.mark.parametrize("loss", ["em", "qr"])
     def test_cosine_schedule_anneals_per_step_to_zero(self, loss: str) -> None:
-        trainer = Trainer(
-            max_steps=6,
-            logger=False,
-            enable_checkpointing=False,
-            enable_progress_bar=False,
-            enable_model_summary=False,
-            limit_val_batches=0,
-        )
-        lrs = fit_recording(
-            trainer,
+        lrs, trainer = fit_recording(
+            {"max_steps": 6, "limit_val_batches": 0},
             lambda task: task.trainer.optimizers[0].param_groups[0]["lr"],
             tiny_datamodule(train_length=8, batch_size=2),
             loss=loss,

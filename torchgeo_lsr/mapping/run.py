@@ -79,8 +79,9 @@ class MapConfig:
         lr_schedule: ``plateau`` (TorchGeo's ReduceLROnPlateau) or ``cosine`` (annealed
             to 0 over ``steps``).
         warmup_epochs: epochs (of 100 steps) of ``warmup_loss`` before ``loss``; 0 for
-            none; None (default) for one epoch when ``steps`` >= 200, else none. The
-            warm-up must leave some steps to ``loss``.
+            none; None (default) for one epoch when ``loss`` is QR or RQ and ``steps`` >=
+            200, else none (the baselines and ``em`` train on their own loss throughout).
+            The warm-up must leave some steps to ``loss``.
         warmup_loss: ``em`` (RQ's EM form; keeps every class the prior supports alive
             before QR, see ``benchmarks/FINDINGS.md``) or ``ce_soft`` (the paper's).
         denominator_momentum: online estimate of QR/RQ's denominator (None = per batch).
@@ -153,10 +154,11 @@ class MapConfig:
         return min(self.steps, 100)
 
     def warmup(self) -> int:
-        """Warm-up epochs to run: ``warmup_epochs``, or 1 (None) when ``steps`` >= 200."""
+        """Warm-up epochs to run: ``warmup_epochs``, or (None) 1 for QR/RQ over >= 200 steps."""
         if self.warmup_epochs is not None:
             return self.warmup_epochs
-        return 1 if self.steps >= 2 * self.epoch_steps() else 0
+        implicit = self.loss in ("qr", "qr_kl", "rq")
+        return 1 if implicit and self.steps >= 2 * self.epoch_steps() else 0
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike[str], **overrides: Any) -> MapConfig:

@@ -46,7 +46,13 @@ class PatchTask(SemanticSegmentationTask):  # type: ignore[misc]
         )
 
     def _shared_step(self, batch: dict[str, Tensor], split: str) -> Tensor:
-        raise NotImplementedError
+        """Loss (and metrics) of one batch of ``split``: the one hook each task implements.
+
+        :class:`~torchgeo_lsr.trainers.LabelSuperResolutionTask` and
+        :class:`~torchgeo_lsr.trainers.LearnedPriorTask` override it; the train, val and
+        test steps below all delegate to it.
+        """
+        raise NotImplementedError(f"{type(self).__name__} must implement _shared_step")
 
     # --------------------------------------------------------------- steps
     def training_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> Tensor:
