@@ -21,7 +21,7 @@ from torchgeo_lsr.losses import EMLoss, QRLoss, RQLoss, global_class_mean
 
 WORKER = textwrap.dedent(
     """
-    import sys, torch, torch.distributed as dist
+    import os, sys, torch, torch.distributed as dist
     from torchgeo_lsr.losses import EMLoss, QRLoss, RQLoss
     rank, world, name, data, out = int(sys.argv[1]), 2, sys.argv[2], sys.argv[3], sys.argv[4]
     dist.init_process_group("gloo", rank=rank, world_size=world)
@@ -33,6 +33,11 @@ WORKER = textwrap.dedent(
     torch.save({"loss": loss.detach(), "grad": logits.grad}, f"{out}/{rank}.pt")
     dist.barrier()
     dist.destroy_process_group()
+    # Skip interpreter finalisation: Gloo's worker threads can still hold tensors then
+    # and, rarely, abort the process (SIGABRT, "terminate called without an active
+    # exception") after the results above are written; see pytorch/pytorch#179291.
+    sys.stdout.flush(), sys.stderr.flush()
+    os._exit(0)
     """
 )
 

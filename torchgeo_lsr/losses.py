@@ -142,14 +142,35 @@ def _distributed() -> bool:
     return bool(dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1)
 
 
+class _AllReduceSum(torch.autograd.Function):
+    """Differentiable sum over processes: the gradient of a sum is the sum of gradients.
+
+    Each process's input feeds every process's output, so the backward pass all-reduces
+    the incoming gradients too. Written here on :func:`torch.distributed.all_reduce`
+    because ``torch.distributed.nn.functional.all_reduce`` (the same two lines) is
+    deprecated from PyTorch 2.14.
+    """
+
+    @staticmethod
+    def forward(ctx: torch.autograd.function.FunctionCtx, tensor: Tensor) -> Tensor:
+        out = tensor.clone(memory_format=torch.contiguous_format)
+        torch.distributed.all_reduce(out)
+        return out
+
+    @staticmethod
+    def backward(ctx: torch.autograd.function.FunctionCtx, grad: Tensor) -> Tensor:
+        out: Tensor = _AllReduceSum.apply(grad)
+        return out
+
+
 def global_class_mean(q: Tensor, valid: Tensor | None = None) -> Tensor:
     """:func:`class_mean` over the valid instances of every process of a distributed run.
 
     Under ``torch.distributed`` (e.g. Lightning's DDP) the per-class sums and counts are
-    all-reduced with :func:`torch.distributed.nn.functional.all_reduce`, which is
-    differentiable: each process's ``q`` receives the gradients of every process's loss
-    through the shared denominator, so QR/RQ on ``n`` processes of ``B`` instances equal
-    QR/RQ on one batch of ``n B``. Without a process group it is :func:`class_mean`.
+    all-reduced by a differentiable sum over processes: each process's ``q`` receives
+    the gradients of every process's loss through the shared denominator, so QR/RQ on
+    ``n`` processes of ``B`` instances equal QR/RQ on one batch of ``n B``. Without a
+    process group it is :func:`class_mean`.
 
     Args:
         q: probabilities ``(B, C)`` or ``(B, C, H, W)``.
@@ -160,12 +181,10 @@ def global_class_mean(q: Tensor, valid: Tensor | None = None) -> Tensor:
     """
     if not _distributed():
         return class_mean(q, valid)
-    from torch.distributed.nn.functional import all_reduce
-
     valid = _check_inputs(q, q, valid)
     rows = _to_rows(q)[valid.reshape(-1)]
     stats = torch.cat([rows.sum(dim=0), rows.new_full((1,), float(rows.shape[0]))])
-    stats = all_reduce(stats)  # type: ignore[no-untyped-call]
+    stats = _AllReduceSum.apply(stats)
     count = stats[-1]
     if count == 0:
         return torch.full((q.shape[1],), 1.0 / q.shape[1], dtype=q.dtype, device=q.device)
