@@ -341,3 +341,14 @@ def test_validation_metrics_equal_an_independent_count() -> None:
     assert metrics["val_miou_q"] == pytest.approx(
         float((inter[present] / union[present]).mean()), abs=1e-5
     )
+
+
+def test_a_patch_task_without_its_step_cannot_be_built() -> None:
+    from torchgeo_lsr.trainers import PatchTask
+
+    class NoStep(PatchTask):  # type: ignore[misc]
+        def configure_models(self) -> None:
+            pass
+
+    with pytest.raises(TypeError, match="_shared_step"):
+        NoStep()

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from typing import Any
 
 from torch import Tensor
@@ -45,14 +46,15 @@ class PatchTask(SemanticSegmentationTask):  # type: ignore[misc]
             sync_dist=split != "train",  # epoch-level: averaged across DDP ranks
         )
 
+    @abstractmethod
     def _shared_step(self, batch: dict[str, Tensor], split: str) -> Tensor:
         """Loss (and metrics) of one batch of ``split``: the one hook each task implements.
 
         :class:`~torchgeo_lsr.trainers.LabelSuperResolutionTask` and
-        :class:`~torchgeo_lsr.trainers.LearnedPriorTask` override it; the train, val and
-        test steps below all delegate to it.
+        :class:`~torchgeo_lsr.trainers.LearnedPriorTask` implement it; the train, val and
+        test steps below all delegate to it. TorchGeo's ``BaseTask`` is an ``ABC``, so a
+        subclass without it cannot be instantiated.
         """
-        raise NotImplementedError(f"{type(self).__name__} must implement _shared_step")
 
     # --------------------------------------------------------------- steps
     def training_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> Tensor:
