@@ -254,7 +254,7 @@ def train(region: Path, priors: Path, out: Path, config: MapConfig, progress: bo
         config,
         max_steps=config.steps,
         limit_val_batches=8,
-        log_every_n_steps=10,
+        log_every_n_steps=min(10, config.epoch_steps()),
         callbacks=[checkpoint],
         logger=_logger(out),
         enable_progress_bar=progress,
