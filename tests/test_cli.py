@@ -114,7 +114,7 @@ def test_em_warmup_override(tmp_path: Path) -> None:
     )
     assert cli.model.hparams["loss"] == "qr"  # from the base config
     assert cli.model.hparams["warmup_loss"] == "em"
-    assert cli.model.hparams["warmup_epochs"] == 2
+    assert cli.model.hparams["warmup_epochs"] == 5
     assert cli.model.hparams["lr_schedule"] == "cosine"
     assert type(cli.model.warmup_criterion).__name__ == "EMLoss"
 

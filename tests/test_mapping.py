@@ -320,8 +320,11 @@ def test_bad_training_options_fail_before_any_work(kwargs: dict[str, Any], match
 @pytest.mark.parametrize(
     ("loss", "steps", "warmup_epochs", "expected"),
     [
-        ("qr", 600, None, 1),
-        ("rq", 200, None, 1),
+        ("qr", 600, None, 2),  # about a third of the run, in epochs of 100 steps
+        ("qr", 1000, None, 3),
+        ("qr_kl", 4000, None, 13),
+        ("qr", 250, None, 1),
+        ("rq", 200, None, 1),  # at least one epoch, and never the whole run
         ("qr", 199, None, 0),
         ("qr", 50, None, 0),
         ("ce_hard", 600, None, 0),  # the baselines and EM train on their own loss
@@ -330,7 +333,7 @@ def test_bad_training_options_fail_before_any_work(kwargs: dict[str, Any], match
         ("qr", 1000, 0, 0),
     ],
 )
-def test_default_warmup_is_one_epoch_for_qr_rq_when_it_leaves_most_of_the_run(
+def test_default_warmup_is_a_third_of_the_run_for_qr_rq(
     loss: str, steps: int, warmup_epochs: int | None, expected: int
 ) -> None:
     config = MapConfig(loss=loss, steps=steps, warmup_epochs=warmup_epochs)

@@ -79,9 +79,10 @@ class MapConfig:
         lr_schedule: ``plateau`` (TorchGeo's ReduceLROnPlateau) or ``cosine`` (annealed
             to 0 over ``steps``).
         warmup_epochs: epochs (of 100 steps) of ``warmup_loss`` before ``loss``; 0 for
-            none; None (default) for one epoch when ``loss`` is QR or RQ and ``steps`` >=
-            200, else none (the baselines and ``em`` train on their own loss throughout).
-            The warm-up must leave some steps to ``loss``.
+            none; None (default) for about a third of the run when ``loss`` is QR or RQ
+            and ``steps`` >= 200 (see :meth:`warmup`), else none (the baselines and
+            ``em`` train on their own loss throughout). The warm-up must leave some steps
+            to ``loss``.
         warmup_loss: ``em`` (RQ's EM form; keeps every class the prior supports alive
             before QR, see ``benchmarks/FINDINGS.md``) or ``ce_soft`` (the paper's).
         denominator_momentum: online estimate of QR/RQ's denominator (None = per batch).
@@ -154,11 +155,19 @@ class MapConfig:
         return min(self.steps, 100)
 
     def warmup(self) -> int:
-        """Warm-up epochs to run: ``warmup_epochs``, or (None) 1 for QR/RQ over >= 200 steps."""
+        """Warm-up epochs to run: ``warmup_epochs``, or (None) a third of the run for QR/RQ.
+
+        The default is ``round(steps / 300)`` epochs of 100 steps, at least 1, when the
+        loss is QR or RQ and ``steps`` >= 200; else 0. On the sample city's 1,000-step
+        run, 1 epoch of EM before QR lost water on 2 of 5 seeds and 2, 4 or 6 epochs lost
+        it on none (``benchmarks/results/sample_city_ablation_warmup*.json``).
+        """
         if self.warmup_epochs is not None:
             return self.warmup_epochs
         implicit = self.loss in ("qr", "qr_kl", "rq")
-        return 1 if implicit and self.steps >= 2 * self.epoch_steps() else 0
+        if not implicit or self.steps < 2 * self.epoch_steps():
+            return 0
+        return max(1, round(self.steps / (3 * self.epoch_steps())))
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike[str], **overrides: Any) -> MapConfig:
