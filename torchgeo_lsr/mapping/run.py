@@ -300,7 +300,9 @@ def _logger(out: Path) -> Any:
 def _load_model(checkpoint: Path) -> Any:
     from ..trainers import LabelSuperResolutionTask
 
-    task = LabelSuperResolutionTask.load_from_checkpoint(checkpoint, map_location="cpu")
+    task = LabelSuperResolutionTask.load_from_checkpoint(
+        checkpoint, map_location="cpu", weights_only=True
+    )
     task.eval()
     return task
 

@@ -410,7 +410,7 @@ def apply_learned_prior(
         state = torch.load(checkpoint, map_location="cpu", weights_only=True)
         config = prior_config_from_hparams(state.get("datamodule_hyper_parameters", {}))
     device = torch.device(device)
-    task = LearnedPriorTask.load_from_checkpoint(checkpoint, map_location=device)
+    task = LearnedPriorTask.load_from_checkpoint(checkpoint, map_location=device, weights_only=True)
     task.eval()
     inputs = LearnedPriorInputs(region, config)
     hp = task.hparams
