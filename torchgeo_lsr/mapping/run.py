@@ -40,6 +40,7 @@ import torch
 import yaml
 from tqdm.auto import tqdm
 
+from .._choices import LRSchedule, WarmupLoss, check_choice
 from ..classes import get_scheme
 from ..datasets.base import Grid
 from ..losses import DEFAULT_SMOOTHING, LossName
@@ -110,9 +111,9 @@ class MapConfig:
     num_filters: int = 32
     num_layers: int = 5
     lr: float = 1e-3
-    lr_schedule: Literal["plateau", "cosine"] = "cosine"
+    lr_schedule: LRSchedule = "cosine"
     warmup_epochs: int | None = None
-    warmup_loss: Literal["ce_soft", "em"] = "em"
+    warmup_loss: WarmupLoss = "em"
     denominator_momentum: float | None = None
     train_sampler: Literal["random", "per_tile", "mixed_batch"] = "mixed_batch"
     window: int = 1024
@@ -125,15 +126,11 @@ class MapConfig:
     save_probs: bool = False
 
     def __post_init__(self) -> None:
-        losses = LossName.__args__  # type: ignore[attr-defined]
-        if self.loss not in losses:
-            raise ValueError(f"loss must be one of {', '.join(losses)}, got {self.loss!r}")
-        if self.warmup_loss not in ("ce_soft", "em"):
-            raise ValueError(f"warmup_loss must be 'ce_soft' or 'em', got {self.warmup_loss!r}")
+        check_choice("loss", self.loss, LossName)
+        check_choice("warmup_loss", self.warmup_loss, WarmupLoss)
         if self.warmup_epochs is not None and self.warmup_epochs < 0:
             raise ValueError(f"warmup_epochs must be >= 0 or None, got {self.warmup_epochs}")
-        if self.lr_schedule not in ("plateau", "cosine"):
-            raise ValueError(f"lr_schedule must be 'plateau' or 'cosine', got {self.lr_schedule!r}")
+        check_choice("lr_schedule", self.lr_schedule, LRSchedule)
         if self.prior not in ("nlcd", "handmade", "learned"):
             raise ValueError(f"prior must be 'nlcd', 'handmade' or 'learned', got {self.prior!r}")
         if (self.prior == "learned") != (self.learned_prior is not None):

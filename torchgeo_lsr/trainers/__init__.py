@@ -2,6 +2,14 @@
 
 from .base import PatchTask
 from .learned_prior import LearnedPriorTask, PixelNLL
-from .lsr import LabelSuperResolutionTask, LossName
+from .lsr import LabelSuperResolutionTask, LossName, LRSchedule, WarmupLoss
 
-__all__ = ["LabelSuperResolutionTask", "LearnedPriorTask", "LossName", "PatchTask", "PixelNLL"]
+__all__ = [
+    "LRSchedule",
+    "LabelSuperResolutionTask",
+    "LearnedPriorTask",
+    "LossName",
+    "PatchTask",
+    "PixelNLL",
+    "WarmupLoss",
+]

@@ -13,12 +13,13 @@ from torch import Tensor, nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassJaccardIndex
 
+from .._choices import LRSchedule, WarmupLoss, check_choice
 from .._compat import SemanticSegmentationTask
 from ..losses import LossName, implicit_posterior, make_loss, smooth_probs
 from ..models import FCN
 from .base import PatchTask
 
-__all__ = ["LabelSuperResolutionTask", "LossName"]
+__all__ = ["LRSchedule", "LabelSuperResolutionTask", "LossName", "WarmupLoss"]
 
 _SPLITS = ("train", "val", "test")
 
@@ -67,13 +68,13 @@ class LabelSuperResolutionTask(PatchTask):
         denominator_momentum: float | None = None,
         border: int | None = None,
         warmup_epochs: int = 0,
-        warmup_loss: Literal["ce_soft", "em"] = "ce_soft",
+        warmup_loss: WarmupLoss = "ce_soft",
         init_checkpoint: str | None = None,
         ignore_index: int | None = None,
         labels: list[str] | None = None,
         lr: float = 1e-3,
         patience: int = 10,
-        lr_schedule: Literal["plateau", "cosine"] = "plateau",
+        lr_schedule: LRSchedule = "plateau",
     ) -> None:
         """Initialise a new LabelSuperResolutionTask.
 
@@ -115,14 +116,11 @@ class LabelSuperResolutionTask(PatchTask):
         """
         if model != "fcn":
             raise ValueError(f"model must be 'fcn', got {model!r}")
-        if loss not in LossName.__args__:  # type: ignore[attr-defined]
-            raise ValueError(f"loss must be one of {LossName.__args__}, got {loss!r}")  # type: ignore[attr-defined]
+        check_choice("loss", loss, LossName)
         if labels is not None and len(labels) != num_classes:
             raise ValueError(f"labels has {len(labels)} names for {num_classes} classes")
-        if lr_schedule not in ("plateau", "cosine"):
-            raise ValueError(f"lr_schedule must be 'plateau' or 'cosine', got {lr_schedule!r}")
-        if warmup_loss not in ("ce_soft", "em"):
-            raise ValueError(f"warmup_loss must be 'ce_soft' or 'em', got {warmup_loss!r}")
+        check_choice("lr_schedule", lr_schedule, LRSchedule)
+        check_choice("warmup_loss", warmup_loss, WarmupLoss)
         if warmup_epochs < 0 or (border is not None and border < 0):
             raise ValueError("warmup_epochs and border must be >= 0")
         self.weights = None
