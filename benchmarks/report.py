@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -91,8 +92,7 @@ def per_class_iou(classes: list[str], runs: dict[str, list[list[float | None]]])
         cells = []
         for k in range(len(classes)):
             values = [run[k] for run in seeds if run[k] is not None]
-            mean = sum(values) / len(values) if values else None
-            cells.append(f"{mean:.2f} ({min(values):.2f})" if values and mean is not None else "")
+            cells.append(f"{statistics.fmean(values):.2f} ({min(values):.2f})" if values else "")
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
     return [*lines, ""]
 

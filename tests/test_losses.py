@@ -125,6 +125,25 @@ def ref_qr_free_energy(
     return entropy - cross / len(inst)
 
 
+def _with_posteriors(
+    q: Tensor, prior: Tensor, valid: Tensor | None, q_hat: Sequence[float] | None
+) -> list[tuple[Vector, Vector]]:
+    """``(q_i, r_i)`` of every valid instance, r with denominator q̂ (default: q̄)."""
+    inst = _instances(q, prior, valid)
+    denom = ref_mean(q, valid) if q_hat is None else q_hat
+    return [(qi, _posterior(qi, pi, denom)) for qi, pi in inst]
+
+
+def _cross_entropy(a: Vector, b: Vector) -> float:
+    """``−Σ_l a(l) log b(l)``."""
+    return -sum(_xlogy(a[c], b[c]) for c in range(len(a)))
+
+
+def _kl(a: Vector, b: Vector) -> float:
+    """``KL(a ‖ b) = Σ_l a(l) (log a(l) − log b(l))``."""
+    return _cross_entropy(a, b) - _cross_entropy(a, a)
+
+
 def ref_qr_kl(
     q: Tensor,
     prior: Tensor,
@@ -132,15 +151,8 @@ def ref_qr_kl(
     q_hat: Sequence[float] | None = None,
 ) -> float:
     """(1/N) Σ_i KL(q_i ‖ r_i)."""
-    inst = _instances(q, prior, valid)
-    denom = ref_mean(q, valid) if q_hat is None else q_hat
-    total = 0.0
-    for qi, pi in inst:
-        ri = _posterior(qi, pi, denom)
-        for c in range(len(qi)):
-            if qi[c] > 0:
-                total += qi[c] * (math.log(qi[c]) - math.log(ri[c]))
-    return total / len(inst)
+    pairs = _with_posteriors(q, prior, valid, q_hat)
+    return sum(_kl(qi, ri) for qi, ri in pairs) / len(pairs)
 
 
 def ref_rq(
@@ -150,15 +162,8 @@ def ref_rq(
     q_hat: Sequence[float] | None = None,
 ) -> float:
     """(1/N) Σ_i KL(r_i ‖ q_i)."""
-    inst = _instances(q, prior, valid)
-    denom = ref_mean(q, valid) if q_hat is None else q_hat
-    total = 0.0
-    for qi, pi in inst:
-        ri = _posterior(qi, pi, denom)
-        for c in range(len(qi)):
-            if ri[c] > 0:
-                total += ri[c] * (math.log(ri[c]) - math.log(qi[c]))
-    return total / len(inst)
+    pairs = _with_posteriors(q, prior, valid, q_hat)
+    return sum(_kl(ri, qi) for qi, ri in pairs) / len(pairs)
 
 
 def ref_em(
@@ -168,14 +173,8 @@ def ref_em(
     q_hat: Sequence[float] | None = None,
 ) -> float:
     """−(1/N) Σ_i Σ_l r_i(l) log q_i(l): cross-entropy of q against the posterior."""
-    inst = _instances(q, prior, valid)
-    denom = ref_mean(q, valid) if q_hat is None else q_hat
-    total = 0.0
-    for qi, pi in inst:
-        ri = _posterior(qi, pi, denom)
-        for c in range(len(qi)):
-            total -= _xlogy(ri[c], qi[c])
-    return total / len(inst)
+    pairs = _with_posteriors(q, prior, valid, q_hat)
+    return sum(_cross_entropy(ri, qi) for qi, ri in pairs) / len(pairs)
 
 
 def ref_soft_ce(q: Tensor, prior: Tensor, valid: Tensor | None = None) -> float:
