@@ -22,7 +22,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import yaml
@@ -30,13 +30,16 @@ from matplotlib.colors import ListedColormap
 
 __all__ = [
     "CHESAPEAKE4",
+    "CHESAPEAKE_LC_TO_CHESAPEAKE4",
     "ENVIROATLAS",
     "ENVIROATLAS5",
+    "ENVIROATLAS_TO_CHESAPEAKE4",
     "ENVIROATLAS_TO_ENVIROATLAS5",
     "NLCD",
     "REFERENCE_CITIES",
     "SCHEMES",
     "ClassScheme",
+    "LabelScheme",
     "get_scheme",
     "labels_to_classes",
     "load_scheme",
@@ -233,6 +236,27 @@ CHESAPEAKE4 = ClassScheme(
     colors=((0, 197, 255), (38, 115, 0), (163, 255, 115), (156, 156, 156)),
 )
 
+#: Chesapeake Conservancy land-cover codes of the CVPR 2019 release (the ``lc`` layer):
+#: 1 water, 2 tree canopy / forest, 3 low vegetation / field, 4 barren, 5 impervious
+#: (other), 6 impervious (road); 15 (and 0) no data. Source: Robinson et al., "Large Scale
+#: High-Resolution Land Cover Mapping with Multi-Resolution Data", CVPR 2019, and
+#: TorchGeo's ``ChesapeakeCVPR``.
+CHESAPEAKE_LC_CODES = (1, 2, 3, 4, 5, 6)
+#: Chesapeake ``lc`` code -> :data:`CHESAPEAKE4` index (255 = ignored): the paper's 4-class
+#: scoring (Malkin et al. 2022, Table 1: water, tree canopy, low vegetation, and
+#: impervious = codes 4, 5, 6).
+CHESAPEAKE_LC_TO_CHESAPEAKE4 = np.full(256, 255, dtype=np.uint8)
+CHESAPEAKE_LC_TO_CHESAPEAKE4[[1, 2, 3, 4, 5, 6]] = [0, 1, 2, 3, 3, 3]
+
+#: EnviroAtlas 11-index -> :data:`CHESAPEAKE4` index (255 = dropped), for the reference
+#: co-occurrence matrices: water; impervious and barren -> impervious; trees, orchards and
+#: woody wetlands -> tree canopy; shrubs, grass, agriculture and emergent wetlands -> low
+#: vegetation (Chesapeake's "low vegetation" is plant cover under 2 m).
+ENVIROATLAS_TO_CHESAPEAKE4 = np.array([255, 0, 3, 3, 1, 2, 2, 2, 1, 1, 2], dtype=np.uint8)
+
+#: How hi-res labels are coded on disk (see :func:`labels_to_classes`).
+LabelScheme = Literal["enviroatlas", "chesapeake", "index"]
+
 REFERENCE_CITIES = ("pittsburgh", "durham", "austin", "phoenix")
 
 
@@ -246,9 +270,11 @@ def reference_cooccurrence(city: str, scheme: str = "enviroatlas") -> np.ndarray
 
     Args:
         city: ``pittsburgh``, ``durham``, ``austin`` or ``phoenix``.
-        scheme: ``enviroatlas`` (11 rows) or ``enviroatlas5`` (5 rows: water, impervious,
-            barren, trees + shrub, grass; columns renormalised over those rows; a column
-            with no mass on them, e.g. NLCD nodata, becomes all zeros = no information).
+        scheme: ``enviroatlas`` (11 rows), ``enviroatlas5`` (5 rows: water, impervious,
+            barren, trees + shrub, grass) or ``chesapeake4`` (4 rows through
+            :data:`ENVIROATLAS_TO_CHESAPEAKE4`); collapsed columns are renormalised over
+            the kept rows, and a column with no mass on them (e.g. NLCD nodata) becomes
+            all zeros = no information.
 
     Returns:
         ``(rows, 17)`` float64 matrix, columns in :data:`NLCD` order.
@@ -262,8 +288,13 @@ def reference_cooccurrence(city: str, scheme: str = "enviroatlas") -> np.ndarray
             return matrix
         case "enviroatlas5":
             return _collapse(matrix, ENVIROATLAS_TO_ENVIROATLAS5, len(ENVIROATLAS5))
+        case "chesapeake4":
+            return _collapse(matrix, ENVIROATLAS_TO_CHESAPEAKE4, len(CHESAPEAKE4))
         case _:
-            raise ValueError(f"scheme must be 'enviroatlas' or 'enviroatlas5', got {scheme!r}")
+            raise ValueError(
+                "reference co-occurrence matrices exist for schemes enviroatlas, "
+                f"enviroatlas5 and chesapeake4, not {scheme!r}"
+            )
 
 
 def _collapse(matrix: np.ndarray, row_map: np.ndarray, rows: int) -> np.ndarray:
@@ -287,16 +318,33 @@ def labels_to_classes(
         scheme: the target class scheme.
         label_scheme: ``enviroatlas`` (raw EnviroAtlas codes 10, 20, ..., 92; mapped to
             ``enviroatlas`` (unclassified ignored) or ``enviroatlas5`` through
-            :data:`ENVIROATLAS_TO_ENVIROATLAS5`) or ``index`` (already class indices;
-            values outside the scheme ignored).
+            :data:`ENVIROATLAS_TO_ENVIROATLAS5`), ``chesapeake`` (Chesapeake ``lc`` codes
+            1-6 to ``chesapeake4`` through :data:`CHESAPEAKE_LC_TO_CHESAPEAKE4`; 0, 15 and
+            other codes ignored) or ``index`` (already class indices; values outside the
+            scheme ignored).
 
     Returns:
         ``int64`` array of class indices, 255 where ignored.
+
+    Example:
+        >>> labels_to_classes(np.array([1, 2, 3, 4, 5, 6, 15]), CHESAPEAKE4, "chesapeake").tolist()
+        [0, 1, 2, 3, 3, 3, 255]
     """
     if label_scheme == "index":
         return np.where((raw >= 0) & (raw < len(scheme)), raw, 255).astype(np.int64)
+    if label_scheme == "chesapeake":
+        if scheme.name != "chesapeake4":
+            raise ValueError(
+                f"labels in Chesapeake land-cover codes map to classes 'chesapeake4', not "
+                f"{scheme.name!r}"
+            )
+        codes = np.clip(raw, 0, 255).astype(np.int64)
+        classes: np.ndarray = CHESAPEAKE_LC_TO_CHESAPEAKE4[codes].astype(np.int64)
+        return classes
     if label_scheme != "enviroatlas":
-        raise ValueError(f"label_scheme must be 'enviroatlas' or 'index', got {label_scheme!r}")
+        raise ValueError(
+            f"label_scheme must be 'enviroatlas', 'chesapeake' or 'index', got {label_scheme!r}"
+        )
     index = ENVIROATLAS.code_to_index(np.clip(raw, 0, None), unknown=0)
     if scheme.name == "enviroatlas5":
         mapped: np.ndarray = ENVIROATLAS_TO_ENVIROATLAS5[index].astype(np.int64)

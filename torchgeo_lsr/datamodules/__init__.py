@@ -1,6 +1,6 @@
 """Lightning data modules."""
 
 from .learned_prior import LearnedPriorDataModule
-from .lsr import LSRDataModule, dihedral_augment
+from .lsr import LSRDataModule, band_statistics, dihedral_augment
 
-__all__ = ["LSRDataModule", "LearnedPriorDataModule", "dihedral_augment"]
+__all__ = ["LSRDataModule", "LearnedPriorDataModule", "band_statistics", "dihedral_augment"]

@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
+from ..classes import LabelScheme
 from ..datasets import AlignedTile
 from ..priors.blur import BlurMethod
 from ..priors.builder import PriorConfig
@@ -48,7 +49,8 @@ class LearnedPriorDataModule(LSRDataModule):
         blur_kernel_size: blur kernel size of the hand-made input prior.
         blur: blur method of the hand-made input prior.
         prior_eps: additive smoothing of the hand-made input prior.
-        label_scheme: how ``labels/`` are coded: ``enviroatlas`` or ``index``.
+        label_scheme: how ``labels/`` are coded: ``enviroatlas``, ``chesapeake`` or
+            ``index``; None (default) for the region's own (``enviroatlas``).
         patch_size: side of the square patches in pixels.
         batch_size: patches per batch.
         num_workers: data-loading worker processes.
@@ -74,7 +76,7 @@ class LearnedPriorDataModule(LSRDataModule):
         blur_kernel_size: int | None = 101,
         blur: BlurMethod = "fast",
         prior_eps: float = 1e-4,
-        label_scheme: Literal["enviroatlas", "index"] = "enviroatlas",
+        label_scheme: LabelScheme | None = None,
         patch_size: int = 128,
         batch_size: int = 16,
         num_workers: int = 0,
@@ -123,7 +125,7 @@ class LearnedPriorDataModule(LSRDataModule):
                     name=name,
                     image=inputs.stack(grid).numpy(),
                     prior=None,
-                    mask=read_tile_labels(self.region, grid, name, self.prior_config),
+                    mask=read_tile_labels(inputs.source, grid, name, self.prior_config),
                     crs=grid.crs,
                     transform=grid.transform,
                 )

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
+import rasterio
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
@@ -24,12 +26,59 @@ from ..samplers import (
     TileQuotaSampler,
 )
 
-__all__ = ["LSRDataModule", "dihedral_augment"]
+__all__ = ["LSRDataModule", "band_statistics", "dihedral_augment"]
 
 PathList = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
 
 #: Batch keys that hold rasters on the imagery grid (augmented together).
 SPATIAL_KEYS = ("image", "prior", "mask", "valid")
+
+
+def band_statistics(images: PathList, max_pixels: int = 1 << 22) -> tuple[list[float], list[float]]:
+    """Per-band mean and standard deviation of imagery tiles, all tiles pooled.
+
+    What :class:`LSRDataModule`'s ``mean`` and ``std`` want for imagery that is not
+    scaled like uint8 NAIP, and what ``torchgeo-lsr map`` uses by default: real NAIP
+    divided by 255 has so little spread that the networks predict the majority class
+    everywhere (``benchmarks/FINDINGS.md``). Each tile is read decimated (nearest) to at
+    most ``max_pixels`` pixels and weighted by its full area; nodata pixels (the file's
+    mask) are left out. A band without spread gets std 1.
+
+    Args:
+        images: imagery GeoTIFFs or directories.
+        max_pixels: pixels read per tile at most.
+
+    Returns:
+        ``(mean, std)``, one float per band.
+
+    Raises:
+        ValueError: if the tiles differ in band count or hold no valid pixel.
+    """
+    paths = list_rasters(images, "images")
+    sums: list[np.ndarray] = []  # per tile: weighted (sum, sum of squares, count) per band
+    for path in paths:
+        with rasterio.open(path) as src:
+            step = max(1, math.ceil(math.sqrt(src.width * src.height / max_pixels)))
+            shape = (max(1, src.height // step), max(1, src.width // step))
+            data = src.read(out_shape=(src.count, *shape)).astype(np.float64)
+            ok = src.dataset_mask(out_shape=shape) > 0
+            weight = src.width * src.height / max(int(ok.sum()), 1)
+        values = data[:, ok]
+        if sums and len(values) != sums[0].shape[1]:
+            raise ValueError(f"imagery {path}: {len(values)} bands, other tiles {sums[0].shape[1]}")
+        sums.append(
+            weight
+            * np.stack(
+                [values.sum(axis=1), (values**2).sum(axis=1), np.full(len(values), values.shape[1])]
+            )
+        )
+    total, squares, count = np.sum(sums, axis=0)
+    if not count.all():
+        raise ValueError(f"imagery {[str(p) for p in paths[:3]]}: no valid pixel")
+    mean = total / count
+    std = np.sqrt(np.maximum(squares / count - mean**2, 0.0))
+    std = np.where(std > 1e-6, std, 1.0)
+    return [float(m) for m in mean], [float(s) for s in std]
 
 
 def dihedral_augment(

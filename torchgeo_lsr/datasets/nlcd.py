@@ -16,7 +16,7 @@ from ..classes import NLCD as NLCD_CLASSES
 from ..classes import NLCD_FILL
 from .base import Grid, PathLike, RasterSource, Transform
 
-__all__ = ["NLCD"]
+__all__ = ["NLCD", "nlcd_codes_to_index"]
 
 #: File names of NLCD land cover: Annual NLCD (CONUS mosaics and ARD tiles, any collection
 #: and version) and the legacy epochal releases (``nlcd_{year}_land_cover_l48_{release}``,
@@ -155,10 +155,30 @@ class NLCD(RasterSource):
         """
 
         def to_index(raw: np.ndarray) -> np.ndarray:
-            invalid = (raw <= 0) | (raw == NLCD_FILL)
-            index = NLCD_CLASSES.code_to_index(np.where(invalid, 0, raw), what=f"NLCD {path}")
-            out = np.where(invalid, -1, index.astype(np.int32)).astype(raw.dtype)
+            out = nlcd_codes_to_index(raw, f"NLCD {path}")
             return out if remap is None else remap(out)
 
         data, valid = super().read_file(path, grid, to_index)
         return np.maximum(data, 0, out=data), valid
+
+
+def nlcd_codes_to_index(raw: np.ndarray, what: str = "NLCD") -> np.ndarray:
+    """Raw NLCD codes -> indices of :data:`torchgeo_lsr.classes.NLCD`; 0 and 250 -> -1.
+
+    Args:
+        raw: integer codes as stored (11 ... 95, 0 nodata, 250 fill).
+        what: the source, for the error message.
+
+    Returns:
+        Indices 1-16, or -1 (invalid), in ``raw``'s dtype (signed where needed).
+
+    Raises:
+        ValueError: naming ``what`` and the codes, on codes outside the legend.
+
+    Example:
+        >>> nlcd_codes_to_index(np.array([0, 11, 41, 95, 250], dtype=np.int32)).tolist()
+        [-1, 1, 8, 16, -1]
+    """
+    invalid = (raw <= 0) | (raw == NLCD_FILL)
+    index = NLCD_CLASSES.code_to_index(np.where(invalid, 0, raw), what=what)
+    return np.where(invalid, -1, index.astype(np.int32)).astype(np.result_type(raw, np.int16))

@@ -129,23 +129,36 @@ class TilePredictor(LightningModule):
     see :func:`quantize`.
     """
 
-    def __init__(self, model: nn.Module, margin: int, window: int = 1024, scale: float = 255.0):
+    def __init__(
+        self,
+        model: nn.Module,
+        margin: int,
+        window: int = 1024,
+        mean: float | Sequence[float] = 0.0,
+        std: float | Sequence[float] = 255.0,
+    ):
         """Initialise a new TilePredictor.
 
         Args:
             model: network returning logits ``(B, K, h, w)``.
             margin: half its receptive field (``(rf - 1) // 2``).
             window: input window side in pixels.
-            scale: images are divided by this (255 for uint8 NAIP, as in training).
+            mean: per-band mean (or one value) subtracted from the imagery, as in training.
+            std: per-band scale (or one value) dividing it; the defaults are ``x / 255``.
         """
         super().__init__()
         self.model = model
         self.margin = margin
         self.window = window
-        self.scale = scale
+        self.mean: Tensor
+        self.std: Tensor
+        self.register_buffer(
+            "mean", torch.as_tensor(mean, dtype=torch.float32).reshape(1, -1, 1, 1)
+        )
+        self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32).reshape(1, -1, 1, 1))
 
     def _normalise(self, x: Tensor) -> Tensor:
-        return x.float() / self.scale
+        return (x.float() - self.mean) / self.std
 
     def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Any]:
         """Predict the batch's tiles (the loader uses ``batch_size=1``)."""

@@ -20,11 +20,11 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
-from rasterio.enums import Resampling
 
-from ..classes import ClassScheme, get_scheme, labels_to_classes
+from ..classes import ClassScheme, LabelScheme, get_scheme
 from ..datasets.aligned import list_rasters, match_by_stem
-from ..datasets.base import Grid, warp_to_grid
+from ..datasets.base import Grid
+from ..region import Region, read_label_file
 
 __all__ = ["Scores", "confusion_matrix", "evaluate_maps", "main", "plot_confusion", "scores"]
 
@@ -76,36 +76,37 @@ def scores(confusion: np.ndarray, names: Sequence[str]) -> Scores:
 
 def evaluate_maps(
     predictions: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
-    labels: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    labels: Region | str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     scheme: ClassScheme | str = "enviroatlas5",
-    label_scheme: str = "enviroatlas",
+    label_scheme: LabelScheme | None = None,
 ) -> Scores:
-    """Score class maps (band 1, class indices, 255 = none) against label rasters.
+    """Score class maps (band 1, class indices, 255 = none) against hi-res labels.
 
-    Labels pair with predictions by file stem, or one label file covers them all; they
-    are read onto each prediction's grid (nearest), so any CRS works.
+    Args:
+        predictions: class-map GeoTIFFs or directories of them.
+        labels: a :class:`~torchgeo_lsr.region.Region` (each map pairs with the labels of
+            the imagery tile it is named after), or label rasters / directories (paired by
+            file stem, or one file for every map).
+        scheme: the maps' class scheme.
+        label_scheme: how the labels are coded; None = the region's own (``enviroatlas``
+            for label files).
+
+    Labels are read onto each prediction's grid (nearest), so any CRS works.
     """
     scheme = get_scheme(scheme) if isinstance(scheme, str) else scheme
     preds = list_rasters(predictions, "predictions")
-    labs = match_by_stem(preds, list_rasters(labels, "labels"), "labels")
+    if isinstance(labels, Region):
+        labs = [labels.label_path(p.stem) for p in preds]
+        coding = label_scheme or labels.label_scheme
+    else:
+        labs = match_by_stem(preds, list_rasters(labels, "labels"), "labels")
+        coding = label_scheme or "enviroatlas"
     total = np.zeros((len(scheme), len(scheme)), dtype=np.int64)
     for pred_path, label_path in zip(preds, labs, strict=True):
         grid = Grid.of_raster(pred_path)
         with rasterio.open(pred_path) as src:
             pred = src.read(1)
-        with rasterio.open(label_path) as src:
-            raw = warp_to_grid(
-                src,
-                grid,
-                indexes=[1],
-                resampling=Resampling.nearest,
-                dtype="int32",
-                fill=-1,
-                what="labels",
-            )[0]
-        target = np.where(
-            raw >= 0, labels_to_classes(np.clip(raw, 0, None), scheme, label_scheme), 255
-        )
+        target = read_label_file(label_path, grid, scheme, coding)
         total += confusion_matrix(target, pred, len(scheme))
     return scores(total, scheme.names)
 
@@ -153,18 +154,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="torchgeo-lsr evaluate", description="Score class maps against hi-res labels."
     )
     parser.add_argument("predictions", type=Path, help="class-map GeoTIFF or directory")
-    parser.add_argument("--labels", type=Path, required=True, help="label GeoTIFF or directory")
+    parser.add_argument(
+        "--labels",
+        type=Path,
+        required=True,
+        help="label GeoTIFF or directory, or a region (its labels/, or a Chesapeake release's lc)",
+    )
     parser.add_argument("--classes", default="enviroatlas5", help="class scheme (name or YAML)")
     parser.add_argument(
         "--label-scheme",
-        choices=("enviroatlas", "index"),
-        default="enviroatlas",
-        help="labels hold EnviroAtlas codes (remapped) or class indices",
+        choices=("enviroatlas", "chesapeake", "index"),
+        default=None,
+        help="how the labels are coded: EnviroAtlas codes, Chesapeake lc codes or class "
+        "indices (default: the region's, else enviroatlas)",
     )
     parser.add_argument("--out", type=Path, help="write metrics.json and confusion.png here")
     args = parser.parse_args(argv)
     try:
-        result = evaluate_maps(args.predictions, args.labels, args.classes, args.label_scheme)
+        labels: Region | Path = args.labels
+        if Region.is_region(args.labels):
+            labels = Region.open(args.labels)
+        result = evaluate_maps(args.predictions, labels, args.classes, args.label_scheme)
     except (ValueError, FileNotFoundError) as err:
         print(f"torchgeo-lsr evaluate: {err}", file=sys.stderr)
         return 2

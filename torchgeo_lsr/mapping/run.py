@@ -45,6 +45,7 @@ from ..classes import get_scheme
 from ..datasets.base import Grid
 from ..losses import DEFAULT_SMOOTHING, LossName
 from ..priors.builder import PriorConfig, build_region_priors
+from ..region import Region, add_region_arguments, fingerprint, open_region_from_args
 from .evaluate import evaluate_maps, plot_confusion
 from .io import NODATA, quicklook, write_class_map, write_probabilities, write_vrt
 from .predict import implicit_posterior_map
@@ -52,6 +53,7 @@ from .predict import implicit_posterior_map
 __all__ = ["MapConfig", "main", "map_region"]
 
 PriorKind = Literal["nlcd", "handmade", "learned"]
+Normalize = Literal["standardize", "scale"]
 
 #: MapConfig fields that change prediction only (a change does not retrain).
 PREDICT_ONLY = frozenset({"window", "save_probs"})
@@ -88,6 +90,14 @@ class MapConfig:
             before QR, see ``benchmarks/FINDINGS.md``) or ``ce_soft`` (the paper's).
         denominator_momentum: online estimate of QR/RQ's denominator (None = per batch).
         train_sampler: ``random``, ``per_tile`` or ``mixed_batch``.
+        normalize: how imagery is scaled for the network: ``standardize`` (default:
+            per band, ``(x - mean) / std`` with the mean and standard deviation of the
+            region's own imagery, see :func:`~torchgeo_lsr.datamodules.band_statistics`)
+            or ``scale`` (``x / 255``, for uint8 imagery; on real NAIP the network then
+            predicts the majority class everywhere, ``benchmarks/FINDINGS.md``).
+        init_from: a checkpoint to start training from: a ``LabelSuperResolutionTask``
+            checkpoint or a plain state dict of a network of the same shape (the paper's
+            "pretrained" protocol); None = random initialisation.
         window: prediction window side in pixels.
         accelerator: Lightning accelerator (``auto``, ``cpu``, ``gpu``).
         devices: Lightning devices per node (e.g. ``1``, ``4``, ``"auto"``).
@@ -116,6 +126,8 @@ class MapConfig:
     warmup_loss: WarmupLoss = "em"
     denominator_momentum: float | None = None
     train_sampler: Literal["random", "per_tile", "mixed_batch"] = "mixed_batch"
+    normalize: Normalize = "standardize"
+    init_from: str | None = None
     window: int = 1024
     accelerator: str = "auto"
     devices: int | str = 1
@@ -137,6 +149,9 @@ class MapConfig:
             raise ValueError("prior='learned' and learned_prior=CHECKPOINT go together")
         if self.learned_prior is not None and not os.path.exists(self.learned_prior):
             raise FileNotFoundError(f"learned_prior {self.learned_prior}: no such checkpoint")
+        check_choice("normalize", self.normalize, Normalize)
+        if self.init_from is not None and not os.path.isfile(self.init_from):
+            raise FileNotFoundError(f"init_from {self.init_from}: no such checkpoint")
         if self.steps < 1 or self.batch_size < 1 or self.patch_size < 16:
             raise ValueError("steps and batch_size must be >= 1 and patch_size >= 16")
         warmup_steps = self.warmup() * self.epoch_steps()
@@ -189,6 +204,29 @@ class _Timer:
         self.times[name] = round(time.perf_counter() - start, 2)
 
 
+@dataclass(frozen=True)
+class Normalization:
+    """Per-band ``(x - mean) / std`` applied to imagery in training and prediction.
+
+    Attributes:
+        mean: per-band mean (one value for every band with ``scale``).
+        std: per-band scale.
+    """
+
+    mean: list[float]
+    std: list[float]
+
+    @classmethod
+    def of(cls, region: Region, normalize: Normalize) -> Normalization:
+        """The statistics of the region's imagery (``standardize``), or ``x / 255``."""
+        if normalize == "scale":
+            return cls([0.0], [255.0])
+        from ..datamodules import band_statistics
+
+        mean, std = band_statistics(region.images)
+        return cls(mean, std)
+
+
 def _key(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -203,12 +241,22 @@ def _tag(path: Path) -> str | None:
 
 
 # ---------------------------------------------------------------------- training
-def train(region: Path, priors: Path, out: Path, config: MapConfig, progress: bool) -> Path:
+def train(
+    region: Region | str | os.PathLike[str],
+    priors: Path,
+    out: Path,
+    config: MapConfig,
+    progress: bool,
+    norm: Normalization | None = None,
+) -> Path:
     """Train the FCN on the region's imagery and priors; returns the final checkpoint.
 
     Resumes from ``checkpoints/last.ckpt``; a finished run (``checkpoints/final.ckpt``
-    with the same key) is reused.
+    with the same key) is reused. ``norm`` defaults to :meth:`Normalization.of` the
+    region by ``config.normalize``.
     """
+    region = Region.open(region)
+    norm = norm or Normalization.of(region, config.normalize)
     from lightning.pytorch import seed_everything
     from lightning.pytorch.callbacks import ModelCheckpoint
 
@@ -219,15 +267,18 @@ def train(region: Path, priors: Path, out: Path, config: MapConfig, progress: bo
     ckpt_dir = out / "checkpoints"
     final = ckpt_dir / "final.ckpt"
     options = {k: v for k, v in dataclasses.asdict(config).items() if k not in PREDICT_ONLY}
-    key = _key(options, sorted(p.name for p in priors.glob("*.tif")))
+    init = fingerprint([Path(config.init_from)]) if config.init_from else None
+    key = _key(options, sorted(p.name for p in priors.glob("*.tif")), norm, init)
     marker = ckpt_dir / "final.key"
     if final.exists() and marker.exists() and marker.read_text().strip() == key:
         return final
     seed_everything(config.seed, workers=True)
     epoch_batches = config.epoch_steps()
     dm = LSRDataModule(
-        images=region / "naip",
+        images=list(region.images),
         priors=priors,
+        mean=norm.mean,
+        std=norm.std,
         patch_size=config.patch_size,
         batch_size=config.batch_size,
         train_length=epoch_batches * config.batch_size,
@@ -249,6 +300,7 @@ def train(region: Path, priors: Path, out: Path, config: MapConfig, progress: bo
         lr=config.lr,
         lr_schedule=config.lr_schedule,
         patience=3,
+        init_checkpoint=config.init_from,
     )
     checkpoint = ModelCheckpoint(
         dirpath=ckpt_dir,
@@ -325,18 +377,23 @@ def _trainer(config: MapConfig, **kwargs: Any) -> Any:
 
 
 def predict_region(
-    region: Path, priors: Path, out: Path, checkpoint: Path, config: MapConfig, progress: bool
+    region: Region | str | os.PathLike[str],
+    priors: Path,
+    out: Path,
+    checkpoint: Path,
+    config: MapConfig,
+    progress: bool,
+    norm: Normalization | None = None,
 ) -> dict[str, list[Path]] | None:
     """Write q and r class maps (and probabilities) for every tile; returns the paths.
 
     Pass 1 predicts q for every tile through ``Trainer.predict`` (see :mod:`.engine`:
     under a DDP strategy each rank predicts and writes its own tiles). Pass 2, on the
     global rank 0 only, takes the region mean of q and writes the class maps of q and r.
-    Other ranks return None.
+    Other ranks return None. ``norm`` is that of training (default: as :func:`train`).
     """
     from torch.utils.data import DataLoader
 
-    from ..datasets import NAIP
     from .engine import (
         QTileWriter,
         TileDataset,
@@ -347,11 +404,13 @@ def predict_region(
         read_q_tile,
     )
 
+    region = Region.open(region)
+    norm = norm or Normalization.of(region, config.normalize)
     scheme = get_scheme(config.classes)
     task = _load_model(checkpoint)
     margin = (task.model.receptive_field - 1) // 2
-    tiles = [Path(p) for p in NAIP(region / "naip").files]
-    ckpt_key = _key(checkpoint.stat().st_size, checkpoint.stat().st_mtime_ns, config.window)
+    tiles = list(region.images)
+    ckpt_key = _key(checkpoint.stat().st_size, checkpoint.stat().st_mtime_ns, config.window, norm)
     work = out / "work" / "q"
     grids = {tile.stem: Grid.of_raster(tile) for tile in tiles}
 
@@ -377,7 +436,7 @@ def predict_region(
         writer = QTileWriter(todo, work, ckpt_key, hold=held if in_memory else None)
         trainer.callbacks.append(writer)
         loader = DataLoader(TileDataset(todo), batch_size=1)
-        predictor = TilePredictor(task.model, margin, config.window)
+        predictor = TilePredictor(task.model, margin, config.window, norm.mean, norm.std)
         trainer.predict(predictor, dataloaders=loader, return_predictions=False)
         trainer.strategy.barrier()
     if not trainer.is_global_zero:
@@ -438,7 +497,7 @@ def _prior_argmax_maps(priors: Path, out: Path, classes: str) -> list[Path]:
 
 # -------------------------------------------------------------------------- main
 def map_region(
-    region: str | os.PathLike[str] | None,
+    region: Region | str | os.PathLike[str] | None,
     out: str | os.PathLike[str],
     config: MapConfig | None = None,
     progress: bool | None = None,
@@ -449,7 +508,9 @@ def map_region(
     empty dict once their share of the prediction is written.
 
     Args:
-        region: region directory; None generates the sample city into ``out/region``.
+        region: an open :class:`~torchgeo_lsr.region.Region`, a region directory or a
+            Chesapeake CVPR release (every tile); None generates the sample city into
+            ``out/region``.
         out: output directory (created; rerunning into it resumes).
         config: parameters (default :class:`MapConfig`).
         progress: show progress bars (default: when stderr is a terminal).
@@ -463,18 +524,18 @@ def map_region(
     if region is None:
         from ..sample_city import make_sample_city
 
-        region = out / "region"
-        if not (region / "city.json").exists():
-            make_sample_city(region, seed=config.seed, overwrite=region.exists(), progress=show)
+        city = out / "region"
+        if not (city / "city.json").exists():
+            make_sample_city(city, seed=config.seed, overwrite=city.exists(), progress=show)
         timer("sample_city_s", t0)
-    region = Path(region)
-    if not (region / "naip").is_dir():
-        raise FileNotFoundError(f"region {region}: no naip/ directory")
+        region = city
+    region = Region.open(region)
 
     start = time.perf_counter()
-    aux: tuple[Literal["osm", "buildings"], ...] = ()
-    if config.prior == "handmade":
-        aux = tuple(s for s in ("osm", "buildings") if (region / s).is_dir())  # type: ignore[misc]
+    aux = region.available_aux() if config.prior == "handmade" else ()
+    norm = Normalization.of(region, config.normalize)
+    timer("normalization_s", start)
+    start = time.perf_counter()
     prior_config = PriorConfig(
         classes=config.classes, cooccurrence=config.cooccurrence, sigma=config.sigma, aux=aux
     )
@@ -490,40 +551,43 @@ def map_region(
     timer("prior_s", start)
 
     start = time.perf_counter()
-    checkpoint = train(region, priors, out, config, show)
+    checkpoint = train(region, priors, out, config, show, norm)
     timer("train_s", start)
 
     start = time.perf_counter()
-    maps = predict_region(region, priors, out, checkpoint, config, show)
+    maps = predict_region(region, priors, out, checkpoint, config, show, norm)
     timer("predict_s", start)
     if maps is None:  # a DDP rank other than 0: its tiles are written, rank 0 finishes
         return {}
 
     for name in ("q", "r"):
         write_vrt(maps[name], out / f"{name}.vrt")
-    tiles = sorted((region / "naip").glob("*.tif"))
+    first = region.images[0]
     quicklook(
-        tiles[0],
-        priors / f"{tiles[0].stem}.tif",
+        first,
+        priors / f"{first.stem}.tif",
         {"q (network)": maps["q"][0], "r (posterior)": maps["r"][0]},
         get_scheme(config.classes),
         out / "quicklook.png",
-        title=f"{region.name}: {tiles[0].stem}",
+        title=f"{region.name}: {first.stem}",
     )
     summary: dict[str, Any] = {
-        "region": str(region),
+        "region": str(region.root),
+        "layout": region.layout,
+        "tiles": [p.stem for p in region.images],
         "out": str(out),
         "config": dataclasses.asdict(config),
         "prior": dataclasses.asdict(prior_config) | {"aux": list(aux)},
+        "normalization": dataclasses.asdict(norm),
         "versions": _versions(),
         "timings_s": timer.times,
         "outputs": {"q": "q.vrt", "r": "r.vrt", "quicklook": "quicklook.png"},
     }
-    if (region / "labels").is_dir():
+    if region.labels is not None:
         prior_maps = _prior_argmax_maps(priors, out, config.classes)
         metrics = {}
         for name, paths in (("q", maps["q"]), ("r", maps["r"]), ("prior_argmax", prior_maps)):
-            result = evaluate_maps(paths, region / "labels", config.classes)
+            result = evaluate_maps(paths, region, config.classes)
             metrics[name] = {"accuracy": result.accuracy, "miou": result.miou, "iou": result.iou}
             if name == "r":
                 plot_confusion(
@@ -562,7 +626,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Map a region from its weak sources: prior, training, prediction, outputs. "
         "Without REGION_DIR, the generated sample city is mapped.",
     )
-    parser.add_argument("region", type=Path, nargs="?", help="region directory (naip/, nlcd/, ...)")
+    add_region_arguments(parser, optional=True)
     parser.add_argument("--out", type=Path, required=True, help="output directory")
     parser.add_argument("--config", type=Path, help="YAML file with MapConfig keys")
     fields = {f.name: f for f in dataclasses.fields(MapConfig)}
@@ -584,9 +648,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             config = MapConfig.from_yaml(args.config, **overrides)
         else:
             config = MapConfig(**{k: v for k, v in overrides.items() if v is not None})
-        summary = map_region(
-            args.region, args.out, config, progress=False if args.no_progress else None
-        )
+        region = None if args.region is None else open_region_from_args(args)
+        summary = map_region(region, args.out, config, progress=False if args.no_progress else None)
     except (ValueError, FileNotFoundError) as err:
         print(f"torchgeo-lsr map: {err}", file=sys.stderr)
         return 2

@@ -32,7 +32,7 @@ import json
 import math
 import os
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -43,8 +43,16 @@ import torch
 from tqdm.auto import tqdm
 
 from ..classes import NLCD as NLCD_SCHEME
-from ..classes import get_scheme, labels_to_classes, reference_cooccurrence
+from ..classes import LabelScheme, get_scheme, reference_cooccurrence
 from ..datasets.base import GeoSource, Grid
+from ..region import (
+    AuxName,
+    Region,
+    add_region_arguments,
+    fingerprint,
+    open_region_from_args,
+    read_label_file,
+)
 from .blur import (
     _APPROX_MIN_WEIGHT,
     BlurMethod,
@@ -55,7 +63,7 @@ from .blur import (
     pyramid_canvas,
     pyramid_up,
 )
-from .fusion import ENVIROATLAS5_FUSION, FusionConfig, fuse_auxiliary
+from .fusion import FusionConfig, default_fusion, fuse_auxiliary
 from .simplex import to_simplex
 
 __all__ = [
@@ -71,7 +79,6 @@ __all__ = [
 
 #: GeoTIFF tag holding the key of a prior's inputs and parameters.
 KEY_TAG = "LSR_PRIOR_KEY"
-AuxName = Literal["osm", "buildings"]
 
 
 @dataclass(frozen=True)
@@ -97,9 +104,14 @@ class PriorConfig:
             value is within 1/255; 0 in every band = no information; see
             :func:`quantize_probs`). Both are written with ZSTD; uint8 files are smaller.
         window: processing window side in pixels.
-        label_scheme: how ``labels/`` are coded for ``cooccurrence="estimate"``:
-            ``enviroatlas`` raw codes (remapped to ``classes``) or ``index`` (already
-            class indices, 255 = nodata).
+        label_scheme: how the labels are coded for ``cooccurrence="estimate"``:
+            ``enviroatlas`` raw codes (remapped to ``classes``), ``chesapeake``
+            (Chesapeake ``lc`` codes), ``index`` (already class indices, 255 = nodata),
+            or None (default) for the region's own (see :class:`~torchgeo_lsr.region.Region`).
+        fusion: per auxiliary layer its target class, weight, dilation and blur (see
+            :func:`~torchgeo_lsr.priors.fusion.fuse_auxiliary`); None (default) takes
+            :func:`~torchgeo_lsr.priors.fusion.default_fusion` of the scheme's class names
+            (buildings and roads to "impervious", water layers to "water").
     """
 
     classes: str = "enviroatlas5"
@@ -111,10 +123,12 @@ class PriorConfig:
     eps: float = 1e-4
     dtype: Literal["float32", "uint8"] = "float32"
     window: int = 2048
-    label_scheme: Literal["enviroatlas", "index"] = "enviroatlas"
-    fusion: FusionConfig = field(default_factory=lambda: dict(ENVIROATLAS5_FUSION))
+    label_scheme: LabelScheme | None = None
+    fusion: FusionConfig | None = None
 
     def __post_init__(self) -> None:
+        if self.fusion is None:  # targets by class name (impervious, water) of the scheme
+            object.__setattr__(self, "fusion", default_fusion(get_scheme(self.classes).names))
         if self.sigma <= 0:
             raise ValueError(f"sigma must be > 0, got {self.sigma}")
         if self.window < 16:
@@ -146,50 +160,8 @@ class PriorReport:
         return sorted(self.written + self.skipped)
 
 
-# ------------------------------------------------------------------------- sources
-def _region_sources(
-    region: Path, config: PriorConfig
-) -> tuple[list[Path], GeoSource, dict[str, GeoSource]]:
-    """Imagery tiles, the NLCD source and the auxiliary layer sources of a region."""
-    from ..datasets import NAIP, NLCD, BuildingFootprints, OSMRoads, OSMWaterBodies, OSMWaterways
-
-    for sub in ("naip", "nlcd"):
-        if not (region / sub).is_dir():
-            raise FileNotFoundError(
-                f"region {region}: no {sub}/ directory (a region holds naip/, nlcd/ and "
-                "optionally osm/, buildings/, labels/)"
-            )
-    tiles = [Path(p) for p in NAIP(region / "naip").files]
-    nlcd = NLCD(region / "nlcd")
-    aux: dict[str, GeoSource] = {}
-    if "osm" in config.aux:
-        if not (region / "osm").is_dir():
-            raise FileNotFoundError(f"region {region}: --aux osm needs an osm/ directory")
-        aux["roads"] = OSMRoads(region / "osm")
-        aux["water_bodies"] = OSMWaterBodies(region / "osm")
-        aux["waterways"] = OSMWaterways(region / "osm")
-    if "buildings" in config.aux:
-        if not (region / "buildings").is_dir():
-            raise FileNotFoundError(
-                f"region {region}: --aux buildings needs a buildings/ directory"
-            )
-        aux["buildings"] = BuildingFootprints(region / "buildings")
-    return tiles, nlcd, aux
-
-
-def _input_files(region: Path, config: PriorConfig) -> list[Path]:
-    subs = ["nlcd"] + [s for s in ("osm", "buildings") if s in config.aux]
-    if config.cooccurrence == "estimate":
-        subs.append("labels")
-    return sorted(p for s in subs for p in (region / s).rglob("*") if p.is_file())
-
-
-def _fingerprint(paths: Iterable[Path]) -> list[tuple[str, int, int]]:
-    return [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in paths]
-
-
 # ------------------------------------------------------------------- co-occurrence
-def resolve_cooccurrence(config: PriorConfig, region: Path | None = None) -> np.ndarray:
+def resolve_cooccurrence(config: PriorConfig, region: Region | None = None) -> np.ndarray:
     """The ``(classes, 17)`` matrix P(class | NLCD index) named by ``config.cooccurrence``.
 
     Raises:
@@ -201,7 +173,7 @@ def resolve_cooccurrence(config: PriorConfig, region: Path | None = None) -> np.
     matrix: np.ndarray
     if source == "estimate":
         if region is None:
-            raise ValueError("cooccurrence='estimate' needs the region's labels/")
+            raise ValueError("cooccurrence='estimate' needs the region's labels")
         matrix = estimate_region_cooccurrence(region, config)
     elif source == "scheme":
         if scheme.nlcd_matrix is None:
@@ -227,39 +199,36 @@ def resolve_cooccurrence(config: PriorConfig, region: Path | None = None) -> np.
     return matrix.astype(np.float64)
 
 
-def estimate_region_cooccurrence(region: Path, config: PriorConfig) -> np.ndarray:
-    """P(class | NLCD) from the region's ``labels/`` and ``nlcd/``, averaged per tile.
+def estimate_region_cooccurrence(
+    region: Region | str | os.PathLike[str], config: PriorConfig
+) -> np.ndarray:
+    """P(class | NLCD) from the region's labels and NLCD, averaged per tile.
 
     Labels are read on each imagery tile's grid and NLCD onto the same grid (nearest);
     each tile gives a matrix and each column is averaged over the tiles where that NLCD
-    class occurs (the paper's per-tile average).
+    class occurs (the paper's per-tile average). Labels are decoded by
+    ``config.label_scheme``, or by the region's own scheme when it is None.
     """
-    from ..datasets import NAIP, NLCD, RasterSource
     from .cooccurrence import estimate_cooccurrence
 
-    if not (region / "labels").is_dir():
-        raise FileNotFoundError(f"region {region}: --cooccurrence estimate needs labels/")
-
-    class Labels(RasterSource):
-        is_image = False
-        what = "labels"
-
+    region = Region.open(region)
+    if region.labels is None:
+        raise FileNotFoundError(f"region {region.root}: --cooccurrence estimate needs labels")
     scheme = get_scheme(config.classes)
-    labels, nlcd = Labels(region / "labels"), NLCD(region / "nlcd")
+    label_scheme = config.label_scheme or region.label_scheme
+    nlcd = region.nlcd()
     coarse, fine = [], []
-    for tile in NAIP(region / "naip").files:
+    for tile, label_file in zip(region.images, region.labels, strict=True):
         grid = Grid.of_raster(tile)
-        lab = labels[grid]
         idx = nlcd[grid]
-        fine_idx = labels_to_classes(lab["mask"].numpy(), scheme, config.label_scheme)
-        ok = lab["valid"].numpy() & idx["valid"].numpy() & (fine_idx != 255)
+        fine_idx = read_label_file(label_file, grid, scheme, label_scheme)
+        ok = idx["valid"].numpy() & (fine_idx != 255)
         coarse.append(np.where(ok, idx["mask"].numpy(), 0))
         fine.append(np.where(ok, fine_idx, 0))
     c = torch.from_numpy(np.stack(coarse))
     f = torch.from_numpy(np.stack(fine))
-    valid = (c > 0) & torch.from_numpy(np.stack([x != 0 for x in coarse]))
     matrix = estimate_cooccurrence(
-        c, f, len(NLCD_SCHEME), len(scheme), valid=valid, mode="tile_average"
+        c, f, len(NLCD_SCHEME), len(scheme), valid=c > 0, mode="tile_average"
     )
     estimated: np.ndarray = matrix.numpy()
     return estimated
@@ -310,8 +279,15 @@ def _fuse_and_normalise(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Auxiliary fusion, margin crop and smoothing onto the simplex of a blurred window."""
     if aux:
-        spec = config.fusion
-        layers = {k: v for k, v in aux.items() if k in spec}
+        spec = config.fusion or {}
+        missing = sorted(set(aux) - set(spec))
+        if missing:
+            raise ValueError(
+                f"prior: no fusion target for {missing} in classes {config.classes!r} "
+                "(buildings and roads need a class named 'impervious', water layers one "
+                "named 'water'); drop them from aux or pass a fusion config"
+            )
+        layers = dict(aux)
         blurred = fuse_auxiliary(
             blurred,
             layers,
@@ -468,7 +444,7 @@ def plan_tiles(
     todo: list[tuple[Path, Path, str]] = []
     for tile in tiles:
         out = out_dir / (tile.stem + ".tif")
-        blob = json.dumps([params, _fingerprint([tile]), 1], sort_keys=True, default=str)
+        blob = json.dumps([params, fingerprint([tile]), 1], sort_keys=True, default=str)
         key = hashlib.sha256(blob.encode()).hexdigest()
         if out.exists() and _stored_key(out) == key:
             report.skipped.append(out)
@@ -478,7 +454,7 @@ def plan_tiles(
 
 
 def build_region_priors(
-    region: str | os.PathLike[str],
+    region: Region | str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
     config: PriorConfig | None = None,
     progress: bool | None = None,
@@ -489,8 +465,9 @@ def build_region_priors(
     input/parameter key is skipped (resume); otherwise it is (re)built.
 
     Args:
-        region: region directory (``naip/``, ``nlcd/``, optional ``osm/``,
-            ``buildings/``, ``labels/``).
+        region: an open :class:`~torchgeo_lsr.region.Region`, a region directory
+            (``naip/``, ``nlcd/``, optional ``osm/``, ``buildings/``, ``labels/``) or a
+            Chesapeake CVPR release (every tile; open a :class:`Region` to select).
         out_dir: where to write the priors.
         config: prior parameters (default :class:`PriorConfig`).
         progress: show a progress bar (default: when stderr is a terminal).
@@ -499,13 +476,13 @@ def build_region_priors(
         :class:`PriorReport` with the written and skipped files and the matrix used.
     """
     config = config or PriorConfig()
-    region, out_dir = Path(region), Path(out_dir)
-    tiles, nlcd, aux = _region_sources(region, config)
+    region, out_dir = Region.open(region), Path(out_dir)
+    nlcd, aux = region.nlcd(), region.aux_sources(config.aux)
     matrix = resolve_cooccurrence(config, region)
     params = dataclasses.asdict(config) | {"matrix": hashlib.sha256(matrix.tobytes()).hexdigest()}
-    inputs = _fingerprint(_input_files(region, config))
+    inputs = fingerprint(region.input_files(config.aux, config.cooccurrence == "estimate"))
     report = PriorReport(matrix=matrix)
-    todo = plan_tiles(tiles, out_dir, [params, inputs], report)
+    todo = plan_tiles(list(region.images), out_dir, [params, inputs], report)
     total = sum(math.prod(Grid.of_raster(t).shape) for t, _, _ in todo)
     show = sys.stderr.isatty() if progress is None else progress
     with tqdm(total=total, unit="px", unit_scale=True, desc="prior", disable=not show) as bar:
@@ -522,7 +499,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="torchgeo-lsr prior",
         description="Build one prior GeoTIFF per imagery tile of a region directory.",
     )
-    parser.add_argument("region", type=Path, help="region directory (naip/, nlcd/, ...)")
+    add_region_arguments(parser)
     parser.add_argument("--out", type=Path, required=True, help="output directory")
     parser.add_argument("--classes", default="enviroatlas5", help="class scheme name or YAML file")
     parser.add_argument(
@@ -541,9 +518,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--eps", type=float, default=1e-4, help="additive smoothing")
     parser.add_argument(
         "--label-scheme",
-        choices=("enviroatlas", "index"),
-        default="enviroatlas",
-        help="how labels/ are coded (for --cooccurrence estimate)",
+        choices=("enviroatlas", "chesapeake", "index"),
+        default=None,
+        help="how the labels are coded (for --cooccurrence estimate; default: the region's)",
     )
     parser.add_argument(
         "--learned-prior",
@@ -586,19 +563,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             label_scheme=args.label_scheme,
         )
         progress = False if args.no_progress else None
+        region = open_region_from_args(args)
         if args.learned_prior is not None:
             from .learned import apply_learned_prior
 
             report = apply_learned_prior(
                 args.learned_prior,
-                args.region,
+                region,
                 args.out,
                 eps=args.eps,
                 window=args.window,
                 progress=progress,
             )
         else:
-            report = build_region_priors(args.region, args.out, config, progress=progress)
+            report = build_region_priors(region, args.out, config, progress=progress)
     except (ValueError, FileNotFoundError) as err:
         print(f"torchgeo-lsr prior: {err}", file=sys.stderr)
         return 2

@@ -13,7 +13,7 @@ non-zero; every other pixel is returned bit for bit.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -26,6 +26,7 @@ __all__ = [
     "ENVIROATLAS5_FUSION",
     "AuxiliaryFusion",
     "FusionConfig",
+    "default_fusion",
     "dilate_mask",
     "fuse_auxiliary",
 ]
@@ -43,6 +44,36 @@ ENVIROATLAS5_FUSION: FusionConfig = {
     "water_bodies": {"target": 0, "weight": 1.0, "dilate": 0, "sigma": 0.0},
     "waterways": {"target": 0, "weight": 1.0, "dilate": 2, "sigma": 0.0},
 }
+
+
+#: The class each auxiliary layer adds mass to, by name: the first class of a scheme whose
+#: name contains this word (case-insensitive).
+FUSION_TARGET_NAMES = {
+    "buildings": "impervious",
+    "roads": "impervious",
+    "water_bodies": "water",
+    "waterways": "water",
+}
+
+
+def default_fusion(class_names: Sequence[str]) -> FusionConfig:
+    """:data:`ENVIROATLAS5_FUSION`'s settings with targets found by class name.
+
+    Buildings and roads go to the first class named like "impervious", water bodies and
+    waterways to the first named like "water"; a layer whose target class the scheme lacks
+    is left out (fusing it raises). For ``enviroatlas5`` this is :data:`ENVIROATLAS5_FUSION`.
+
+    Example:
+        >>> default_fusion(["water", "tree canopy", "low vegetation", "impervious"])["roads"]
+        {'target': 3, 'weight': 1.0, 'dilate': 3, 'sigma': 0.0}
+    """
+    lowered = [n.lower() for n in class_names]
+    config: FusionConfig = {}
+    for layer, word in FUSION_TARGET_NAMES.items():
+        hits = [i for i, n in enumerate(lowered) if word in n]
+        if hits:
+            config[layer] = dict(ENVIROATLAS5_FUSION[layer]) | {"target": hits[0]}
+    return config
 
 
 def dilate_mask(mask: Tensor, radius: int) -> Tensor:

@@ -33,16 +33,14 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from ..classes import get_scheme, labels_to_classes
+from ..classes import get_scheme
 from ..datasets.base import GeoSource, Grid, warp_to_grid
 from ..losses import smooth_probs
+from ..region import Region, fingerprint, read_label_file
 from .builder import (
     KEY_TAG,
     PriorConfig,
     PriorReport,
-    _fingerprint,
-    _input_files,
-    _region_sources,
     plan_tiles,
     prior_window,
     resolve_cooccurrence,
@@ -138,15 +136,17 @@ class LearnedPriorInputs:
         x = inputs.stack(inputs.grid("m_3507801_ne_17_060_20220615"))  # (9, H, W)
     """
 
-    def __init__(self, region: str | os.PathLike[str], config: PriorConfig | None = None) -> None:
-        self.region = Path(region)
+    def __init__(
+        self, region: Region | str | os.PathLike[str], config: PriorConfig | None = None
+    ) -> None:
+        self.source = Region.open(region)
+        self.region = self.source.root
         self.config = dataclasses.replace(config or PriorConfig(), aux=())
-        tiles, self.nlcd, aux = _region_sources(
-            self.region, dataclasses.replace(self.config, aux=("osm", "buildings"))
-        )
+        self.nlcd = self.source.nlcd()
+        aux = self.source.aux_sources(("osm", "buildings"))
         self.aux: dict[str, GeoSource] = {name: aux[name] for name in AUX_CHANNELS}
-        self.tiles = {p.stem: p for p in tiles}
-        self.matrix = torch.from_numpy(resolve_cooccurrence(self.config, self.region)).float()
+        self.tiles = {p.stem: p for p in self.source.images}
+        self.matrix = torch.from_numpy(resolve_cooccurrence(self.config, self.source)).float()
         self.channels = input_channel_names(self.config.classes)
 
     def tile_path(self, tile: str | os.PathLike[str]) -> Path:
@@ -186,7 +186,7 @@ class LearnedPriorInputs:
 
 
 def learned_prior_inputs(
-    region: str | os.PathLike[str],
+    region: Region | str | os.PathLike[str],
     tile: str | os.PathLike[str],
     config: PriorConfig | None = None,
 ) -> Tensor:
@@ -208,29 +208,28 @@ def learned_prior_inputs(
 
 
 def read_tile_labels(
-    region: str | os.PathLike[str], grid: Grid, name: str, config: PriorConfig | None = None
+    region: Region | str | os.PathLike[str],
+    grid: Grid,
+    name: str,
+    config: PriorConfig | None = None,
 ) -> np.ndarray:
-    """Hi-res labels of tile ``name`` (``region/labels/<name>.*``) as class indices on ``grid``.
+    """Hi-res labels of imagery tile ``name`` as class indices on ``grid``.
 
-    Labels are remapped to ``config.classes`` as the builder does (EnviroAtlas codes, or
-    indices with ``label_scheme="index"``); other codes and nodata become 255.
+    Labels are remapped to ``config.classes`` as the builder does (by
+    ``config.label_scheme``, default the region's own); other codes and nodata become 255.
 
     Returns:
         ``(H, W)`` int64 array.
 
     Raises:
-        FileNotFoundError: if the tile has no label file.
+        FileNotFoundError: if the region has no labels.
     """
     config = config or PriorConfig()
-    found = sorted((Path(region) / "labels").glob(f"{name}.tif*"))
-    if not found:
-        raise FileNotFoundError(f"region {region}: no labels/{name}.tif for tile {name!r}")
-    with rasterio.open(found[0]) as src:
-        raw = warp_to_grid(src, grid, indexes=[1], dtype="int32", fill=-1, what="labels")[0]
-    classes = labels_to_classes(
-        np.clip(raw, 0, None), get_scheme(config.classes), config.label_scheme
-    )
-    return np.where(raw < 0, IGNORE_INDEX, classes).astype(np.int64)
+    region = Region.open(region)
+    label_scheme = config.label_scheme or region.label_scheme
+    scheme = get_scheme(config.classes)
+    classes = read_label_file(region.label_path(name), grid, scheme, label_scheme)
+    return np.where(classes == 255, IGNORE_INDEX, classes).astype(np.int64)
 
 
 # ---------------------------------------------------------------------------- scoring
@@ -294,7 +293,7 @@ def score_prior(
 
 
 def score_prior_dir(
-    region: str | os.PathLike[str],
+    region: Region | str | os.PathLike[str],
     prior_dir: str | os.PathLike[str],
     tiles: Sequence[str],
     config: PriorConfig | None = None,
@@ -305,10 +304,11 @@ def score_prior_dir(
     Pixel-weighted over ``tiles``; each prior is read on its tile's grid (uint8 priors are
     divided by 255).
     """
-    region = Path(region)
+    region = Region.open(region)
+    images = {p.stem: p for p in region.images}
     nll, correct, pixels = 0.0, 0.0, 0
     for name in tiles:
-        grid = Grid.of_raster(region / "naip" / f"{name}.tif")
+        grid = Grid.of_raster(images[name])
         with rasterio.open(Path(prior_dir) / f"{name}.tif") as src:
             scale = 255.0 if src.dtypes[0] == "uint8" else 1.0
             data = warp_to_grid(src, grid, dtype="float32", fill=0.0, what="prior") / scale
@@ -361,7 +361,7 @@ def _write_tile(
 
 def apply_learned_prior(
     checkpoint: str | os.PathLike[str],
-    region: str | os.PathLike[str],
+    region: Region | str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
     tiles: Sequence[str] | None = None,
     config: PriorConfig | None = None,
@@ -403,7 +403,7 @@ def apply_learned_prior(
     """
     from ..trainers.learned_prior import LearnedPriorTask
 
-    checkpoint, region, out_dir = Path(checkpoint), Path(region), Path(out_dir)
+    checkpoint, region, out_dir = Path(checkpoint), Region.open(region), Path(out_dir)
     if window < 16:
         raise ValueError(f"window must be >= 16 px, got {window}")
     if config is None:
@@ -426,7 +426,7 @@ def apply_learned_prior(
     params = {k: getattr(inputs.config, k) for k in INPUT_CONFIG_KEYS}
     params |= {"output_eps": eps, "checkpoint": _file_sha256(checkpoint), "prior": "learned"}
     aux_config = dataclasses.replace(inputs.config, aux=("osm", "buildings"))
-    sources = _fingerprint(_input_files(region, aux_config))
+    sources = fingerprint(region.input_files(aux_config.aux, aux_config.cooccurrence == "estimate"))
     report = PriorReport(matrix=inputs.matrix.double().numpy())
     todo = plan_tiles(paths, Path(out_dir), [params, sources], report)
     show = sys.stderr.isatty() if progress is None else progress

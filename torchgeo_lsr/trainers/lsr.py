@@ -137,7 +137,17 @@ class LabelSuperResolutionTask(PatchTask):
         hp = self.hparams
         self.model = FCN(hp["in_channels"], hp["num_classes"], hp["num_filters"], hp["num_layers"])
         if hp["init_checkpoint"]:
-            self.model.load_state_dict(_read_model_state(hp["init_checkpoint"]))
+            state = _read_model_state(hp["init_checkpoint"])
+            try:
+                self.model.load_state_dict(state)
+            except RuntimeError as err:
+                shapes = {k: tuple(v.shape) for k, v in list(state.items())[:1]}
+                raise ValueError(
+                    f"init_checkpoint {hp['init_checkpoint']}: does not fit this network "
+                    f"(in_channels={hp['in_channels']}, num_classes={hp['num_classes']}, "
+                    f"num_filters={hp['num_filters']}, num_layers={hp['num_layers']}; the "
+                    f"checkpoint's first layer is {shapes})"
+                ) from err
 
     def configure_losses(self) -> None:
         """Build the training criterion and the warm-up criterion."""
