@@ -254,3 +254,28 @@ def test_init_from_loads_the_network(tmp_path: Path) -> None:
     wider = MapConfig(**(zero | {"num_filters": 8}))
     with pytest.raises(ValueError, match="does not fit"):
         map_region(Region.open(RELEASE, tiles=[MD]), tmp_path / "c", wider, progress=False)
+
+
+def test_label_prior_and_a_network_applied_as_it_is(tmp_path: Path) -> None:
+    """prior='labels' is the one-hot labels; steps=0 maps with the init network unchanged."""
+    region = Region.open(RELEASE, states=["wv"])
+    oracle = MapConfig(**(TINY.__dict__ | {"prior": "labels", "loss": "ce_hard"}))
+    a = tmp_path / "a"
+    map_region(region, a, oracle, progress=False)
+    for tile in (NE, NW):
+        prior = read(a / "prior" / f"{tile}_naip-new.tif").astype(float) / 255
+        lc = read(RELEASE / WV / f"{tile}_lc.tif")[0]
+        target = np.vectorize(lambda v: LC_TO_CLASS.get(int(v), -1))(lc)
+        expected = (target[None] == np.arange(4)[:, None, None]).astype(float)
+        np.testing.assert_array_equal(prior, expected)
+    applied = MapConfig(**(TINY.__dict__ | {"init_from": str(a / "checkpoints" / "final.ckpt"),
+                                           "steps": 0}))  # fmt: skip
+    b = tmp_path / "b"
+    summary = map_region(region, b, applied, progress=False)
+    for tile in (NE, NW):  # the same network on the same imagery: the same q map
+        np.testing.assert_array_equal(
+            read(b / "q" / f"{tile}_naip-new.tif"), read(a / "q" / f"{tile}_naip-new.tif")
+        )
+    assert summary["metrics"]["q"]["accuracy"] > 0
+    with pytest.raises(ValueError, match="steps=0 maps with a given network"):
+        MapConfig(steps=0)

@@ -495,3 +495,16 @@ def test_separable_fft_blur_equals_the_spatial_one(
     torch.testing.assert_close(
         _gauss_separable_fft(x, ksize, sigma), _gauss(x, ksize, sigma, "constant")
     )
+
+
+def test_fill_unseen_takes_only_empty_columns() -> None:
+    from torchgeo_lsr.priors import fill_unseen
+
+    estimate = np.array([[0.2, 0.0, 1.0], [0.8, 0.0, 0.0]])
+    reference = np.array([[0.5, 0.3, 0.1], [0.5, 0.7, 0.9]])
+    filled = fill_unseen(estimate, reference)
+    np.testing.assert_array_equal(filled[:, [0, 2]], estimate[:, [0, 2]])
+    np.testing.assert_array_equal(filled[:, 1], reference[:, 1])
+    assert estimate[0, 1] == 0.0  # the input is not changed
+    with pytest.raises(ValueError, match="fallback must be"):
+        fill_unseen(estimate, reference[:, :2])

@@ -306,13 +306,22 @@ class Region:
             f"tiles are {[p.stem for p in self.images][:5]}"
         )
 
-    def read_labels(self, stem: str, grid: Grid, scheme: ClassScheme) -> np.ndarray:
+    def read_labels(
+        self, stem: str, grid: Grid, scheme: ClassScheme, label_scheme: LabelScheme | None = None
+    ) -> np.ndarray:
         """The labels of tile ``stem`` on ``grid`` (nearest) as ``scheme`` indices, 255 = none.
+
+        Args:
+            stem: imagery tile stem.
+            grid: where to read them.
+            scheme: the target classes.
+            label_scheme: how they are coded; None = :attr:`label_scheme`.
 
         Returns:
             ``(H, W)`` int64 class indices.
         """
-        return read_label_file(self.label_path(stem), grid, scheme, self.label_scheme)
+        coding = label_scheme or self.label_scheme
+        return read_label_file(self.label_path(stem), grid, scheme, coding)
 
 
 def read_label_file(

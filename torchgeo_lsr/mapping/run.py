@@ -44,7 +44,7 @@ from .._choices import LRSchedule, WarmupLoss, check_choice
 from ..classes import get_scheme
 from ..datasets.base import Grid
 from ..losses import DEFAULT_SMOOTHING, LossName
-from ..priors.builder import PriorConfig, build_region_priors
+from ..priors.builder import PriorConfig, build_label_priors, build_region_priors
 from ..region import Region, add_region_arguments, fingerprint, open_region_from_args
 from .evaluate import evaluate_maps, plot_confusion
 from .io import NODATA, quicklook, write_class_map, write_probabilities, write_vrt
@@ -52,7 +52,7 @@ from .predict import implicit_posterior_map
 
 __all__ = ["MapConfig", "main", "map_region"]
 
-PriorKind = Literal["nlcd", "handmade", "learned"]
+PriorKind = Literal["nlcd", "handmade", "learned", "labels"]
 Normalize = Literal["standardize", "scale"]
 
 #: MapConfig fields that change prediction only (a change does not retrain).
@@ -67,13 +67,16 @@ class MapConfig:
         loss: training objective (``qr``, ``qr_kl``, ``rq``, ``em``, ``ce_soft``,
             ``ce_hard``, ``nll_union``; see :mod:`torchgeo_lsr.losses`).
         prior: ``nlcd`` (NLCD through the co-occurrence matrix), ``handmade`` (plus
-            OSM roads/water and building footprints, when the region has them) or
-            ``learned`` (a trained ``LearnedPriorTask`` checkpoint, ``learned_prior``).
+            OSM roads/water and building footprints, when the region has them),
+            ``learned`` (a trained ``LearnedPriorTask`` checkpoint, ``learned_prior``) or
+            ``labels`` (one-hot of the region's own hi-res labels: supervised training,
+            the upper bound benchmarks compare with; not weak supervision).
         learned_prior: checkpoint path for ``prior="learned"``.
         classes: class scheme (name or YAML file).
         cooccurrence: matrix for the prior (see :class:`~torchgeo_lsr.priors.PriorConfig`).
         sigma: prior blur sigma in pixels.
-        steps: training steps (batches).
+        steps: training steps (batches); 0 with ``init_from`` maps with that network
+            as it is (no training).
         patch_size: training patch side in pixels.
         batch_size: patches per batch.
         num_filters: FCN filters per layer.
@@ -143,8 +146,7 @@ class MapConfig:
         if self.warmup_epochs is not None and self.warmup_epochs < 0:
             raise ValueError(f"warmup_epochs must be >= 0 or None, got {self.warmup_epochs}")
         check_choice("lr_schedule", self.lr_schedule, LRSchedule)
-        if self.prior not in ("nlcd", "handmade", "learned"):
-            raise ValueError(f"prior must be 'nlcd', 'handmade' or 'learned', got {self.prior!r}")
+        check_choice("prior", self.prior, PriorKind)
         if (self.prior == "learned") != (self.learned_prior is not None):
             raise ValueError("prior='learned' and learned_prior=CHECKPOINT go together")
         if self.learned_prior is not None and not os.path.exists(self.learned_prior):
@@ -152,8 +154,10 @@ class MapConfig:
         check_choice("normalize", self.normalize, Normalize)
         if self.init_from is not None and not os.path.isfile(self.init_from):
             raise FileNotFoundError(f"init_from {self.init_from}: no such checkpoint")
-        if self.steps < 1 or self.batch_size < 1 or self.patch_size < 16:
-            raise ValueError("steps and batch_size must be >= 1 and patch_size >= 16")
+        if self.steps < 0 or self.batch_size < 1 or self.patch_size < 16:
+            raise ValueError("steps must be >= 0, batch_size >= 1 and patch_size >= 16")
+        if self.steps == 0 and self.init_from is None:
+            raise ValueError("steps=0 maps with a given network: set init_from=CHECKPOINT")
         warmup_steps = self.warmup() * self.epoch_steps()
         if warmup_steps and warmup_steps >= self.steps:
             raise ValueError(
@@ -164,7 +168,7 @@ class MapConfig:
 
     def epoch_steps(self) -> int:
         """Training steps per epoch (the unit of ``warmup_epochs``): 100, or ``steps``."""
-        return min(self.steps, 100)
+        return max(1, min(self.steps, 100))
 
     def warmup(self) -> int:
         """Warm-up epochs to run: ``warmup_epochs``, or (None) a third of the run for QR/RQ.
@@ -174,6 +178,8 @@ class MapConfig:
         run, 1 epoch of EM before QR lost water on 2 of 5 seeds and 2, 4 or 6 epochs lost
         it on none (``benchmarks/results/sample_city_ablation_warmup*.json``).
         """
+        if self.steps == 0:
+            return 0
         if self.warmup_epochs is not None:
             return self.warmup_epochs
         implicit = self.loss in ("qr", "qr_kl", "rq")
@@ -285,8 +291,8 @@ def train(
         train_sampler=config.train_sampler,
         seed=config.seed,
     )
-    dm.setup("fit")
-    bands = dm.tiles[0].image.shape[0]
+    with rasterio.open(region.images[0]) as src:
+        bands = src.count
     task = LabelSuperResolutionTask(
         in_channels=bands,
         num_classes=len(scheme),
@@ -302,6 +308,21 @@ def train(
         patience=3,
         init_checkpoint=config.init_from,
     )
+    if config.steps == 0:  # the given network as it is
+        import lightning
+
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
+        state = {
+            "state_dict": task.state_dict(),
+            "hyper_parameters": dict(task.hparams),
+            "pytorch-lightning_version": lightning.__version__,
+        }
+        partial = ckpt_dir / "final.ckpt.partial"
+        torch.save(state, partial)
+        os.replace(partial, final)
+        marker.write_text(key)
+        return final
+    dm.setup("fit")
     checkpoint = ModelCheckpoint(
         dirpath=ckpt_dir,
         save_last=True,
@@ -546,6 +567,8 @@ def map_region(
         apply_learned_prior(
             config.learned_prior, region, priors, window=config.window, progress=show
         )
+    elif config.prior == "labels":
+        build_label_priors(region, priors, config.classes)
     else:
         build_region_priors(region, priors, prior_config, progress=show)
     timer("prior_s", start)

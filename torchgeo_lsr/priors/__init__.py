@@ -23,11 +23,18 @@ from .blur import (
     gaussian_kernel_size,
 )
 from .builder import PriorConfig, PriorReport, build_region_priors, build_tile_prior
-from .cooccurrence import CooccurrenceMode, CooccurrenceRemap, estimate_cooccurrence, remap
+from .cooccurrence import (
+    CooccurrenceMode,
+    CooccurrenceRemap,
+    estimate_cooccurrence,
+    fill_unseen,
+    remap,
+)
 from .fusion import (
     ENVIROATLAS5_FUSION,
     AuxiliaryFusion,
     FusionConfig,
+    default_fusion,
     dilate_mask,
     fuse_auxiliary,
 )
@@ -60,9 +67,11 @@ __all__ = [
     "blur_probs",
     "build_region_priors",
     "build_tile_prior",
+    "default_fusion",
     "dilate_mask",
     "estimate_cooccurrence",
     "fast_blur_factor",
+    "fill_unseen",
     "fuse_auxiliary",
     "gaussian_kernel_size",
     "learned_prior_inputs",

@@ -69,6 +69,7 @@ from .simplex import to_simplex
 __all__ = [
     "PriorConfig",
     "PriorReport",
+    "build_label_priors",
     "build_region_priors",
     "build_tile_prior",
     "estimate_region_cooccurrence",
@@ -490,6 +491,46 @@ def build_region_priors(
             bar.set_postfix_str(tile.name)
             build_tile_prior(tile, out, nlcd, matrix, config, aux, key, bar.update)
             report.written.append(out)
+    return report
+
+
+def build_label_priors(
+    region: Region | str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    classes: str = "enviroatlas5",
+    label_scheme: LabelScheme | None = None,
+) -> PriorReport:
+    """One-hot "priors" of the region's own hi-res labels, one GeoTIFF per imagery tile.
+
+    Not a weak prior: training on it is supervised learning (cross-entropy on a one-hot
+    prior is the usual loss), the upper bound that benchmarks compare weak supervision
+    with. Pixels without a label are all zero (no information). Files and keys as
+    :func:`build_region_priors` writes them.
+
+    Raises:
+        FileNotFoundError: if the region has no labels.
+    """
+    region, out_dir = Region.open(region), Path(out_dir)
+    if region.labels is None:
+        raise FileNotFoundError(f"region {region.root}: a prior from labels needs labels")
+    scheme = get_scheme(classes)
+    coding = label_scheme or region.label_scheme
+    report = PriorReport()
+    params = ["labels", scheme.name, coding, fingerprint(region.input_files(labels=True))]
+    for tile, out, key in plan_tiles(list(region.images), out_dir, params, report):
+        grid = Grid.of_raster(tile)
+        target = region.read_labels(tile.stem, grid, scheme, coding)
+        one_hot = (target[None] == np.arange(len(scheme))[:, None, None]).astype(np.float32)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        partial = out.with_name(out.name + ".partial")
+        with rasterio.open(
+            partial, "w", **grid.profile(len(scheme), "uint8", compress="zstd")
+        ) as dst:
+            dst.write(quantize_probs(torch.from_numpy(one_hot)))
+            dst.descriptions = tuple(scheme.names)
+            dst.update_tags(**{KEY_TAG: key}, LSR_CLASSES=scheme.name, LSR_SCALE="1/255")
+        os.replace(partial, out)
+        report.written.append(out)
     return report
 
 

@@ -28,7 +28,13 @@ from torch import Tensor, nn
 
 from .simplex import _check_map
 
-__all__ = ["CooccurrenceMode", "CooccurrenceRemap", "estimate_cooccurrence", "remap"]
+__all__ = [
+    "CooccurrenceMode",
+    "CooccurrenceRemap",
+    "estimate_cooccurrence",
+    "fill_unseen",
+    "remap",
+]
 
 CooccurrenceMode = Literal["tile_average", "pooled"]
 
@@ -164,6 +170,32 @@ def estimate_cooccurrence(
     tiles_seen = present.sum(dim=0)  # (Kc, 1)
     mean = per_tile.sum(dim=0) / tiles_seen.clamp_min(1)
     return mean.T.contiguous()
+
+
+def fill_unseen(matrix: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+    """Give the columns an estimate never saw (all zero) the columns of ``fallback``.
+
+    An estimated ``P(fine | coarse)`` has no information for coarse classes absent from
+    the labelled tiles, so a region where they occur gets no prior there. Backing off to a
+    reference matrix (say :func:`~torchgeo_lsr.classes.reference_cooccurrence`) fills them.
+
+    Args:
+        matrix: ``(K_fine, K_coarse)`` estimate (columns sum to 1 or 0).
+        fallback: same shape.
+
+    Returns:
+        A copy of ``matrix`` with its all-zero columns taken from ``fallback``.
+
+    Example:
+        >>> fill_unseen(np.array([[1.0, 0.0], [0.0, 0.0]]), np.full((2, 2), 0.5)).tolist()
+        [[1.0, 0.5], [0.0, 0.5]]
+    """
+    if matrix.shape != fallback.shape:
+        raise ValueError(f"fallback must be {matrix.shape}, got {fallback.shape}")
+    out = matrix.copy()
+    unseen = matrix.sum(axis=0) == 0
+    out[:, unseen] = fallback[:, unseen]
+    return out
 
 
 def _check_matrix(matrix: Tensor, num_coarse: int | None = None) -> None:
