@@ -54,10 +54,10 @@ RECIPE_KEYS = ("steps", "lr", "lr_schedule", "warmup_loss", "warmup_epochs")
 
 def sample_city(data: dict[str, Any], name: str, title: str = "Sample city") -> list[str]:
     """Accuracy table: per method q and r, then the prior's argmax (and the coarse map)."""
-    lines = [
-        f"### {title} (`{name}`; {'quick' if data['quick'] else 'full'}, seeds {data['seeds']})",
-        "",
-    ]
+    cities = data.get("city", {}).get("seeds")
+    where = f"; cities {cities}" if cities else ""
+    run = "quick" if data["quick"] else "full"
+    lines = [f"### {title} (`{name}`; {run}, seeds {data['seeds']}{where})", ""]
     config = data.get("config") or data.get("settings") or {}
     recipe = [f"{k} {config[k]}" for k in RECIPE_KEYS if k in config]
     if recipe:
@@ -75,6 +75,14 @@ def sample_city(data: dict[str, Any], name: str, title: str = "Sample city") -> 
         c = data["coarse"]
         lines.append(f"| coarse map | {_ms(c['acc'])} | {_ms(c['miou'])} | | |")
     lines.append("")
+    if len(data.get("per_city", {})) > 1:
+        lines += ["mIoU of r per generated city (mean over seeds):", ""]
+        lines += ["| method | " + " | ".join(f"city {c}" for c in data["per_city"]) + " |"]
+        lines += ["|---" * (len(data["per_city"]) + 1) + "|"]
+        for method in data["methods"]:
+            cells = [_f(city[method]["miou_r"]["mean"]) for city in data["per_city"].values()]
+            lines.append(f"| {method} | " + " | ".join(cells) + " |")
+        lines.append("")
     if data.get("iou_r_per_class"):
         lines += per_class_iou(data["classes"], data["iou_r_per_class"])
     return lines
@@ -126,6 +134,61 @@ def mnist(data: dict[str, Any], name: str) -> list[str]:
     return [*lines, ""]
 
 
+def _patch_number(patch: str) -> int:
+    """``m_3708020_sw_17_1-p3`` -> 3."""
+    return int(patch.rsplit("-p", 1)[-1])
+
+
+def chesapeake(data: dict[str, Any], name: str) -> list[str]:
+    """Real NAIP: pooled q and r per method and budget, baselines, per-class IoU, per patch."""
+    run = "quick" if data["quick"] else "full"
+    lines = [
+        f"### Real NAIP, Chesapeake West Virginia (`{name}`; {run}, {len(data['folds'])} folds "
+        f"over {len(data['patches'])} patches, seeds {data['seeds']})",
+        "",
+        "Pooled over every patch (each scored once, by the fold that did not see its labels); "
+        "mean ± sd over seeds. Last column: the mean of the folds' own mIoU.",
+        "",
+    ]
+    baselines = data["baselines"]
+    for budget, block in data["budgets"].items():
+        config = block["config"]
+        recipe = [
+            f"{k} {config[k]}"
+            for k in ("steps", "batch_size", "patch_size", "num_filters", "lr", "warmup_epochs")
+            if k in config
+        ]
+        lines += [f"Budget `{budget}`: " + ", ".join(recipe) + ".", ""]
+        lines += [
+            "| method | acc q | mIoU q | acc r | mIoU r | mIoU r, fold mean |",
+            "|---|---|---|---|---|---|",
+        ]
+        for method, row in block["methods"].items():
+            keys = ("acc_q", "miou_q", "acc_r", "miou_r", "miou_fold_mean_r")
+            lines.append(f"| {method} | " + " | ".join(_ms(row[k]) for k in keys) + " |")
+        rows = [("prior argmax", block["prior_argmax"])]
+        rows += [(k.replace("_", " "), v) for k, v in baselines.items()]
+        for label, row in rows:
+            cells = [_f(row["acc"]), _f(row["miou"]), "", "", _f(row["miou_fold_mean"])]
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        lines += [""]
+        lines += per_class_iou(
+            data["classes"], {m: row["iou_r_per_seed"] for m, row in block["methods"].items()}
+        )
+        patches = sorted(next(iter(block["methods"].values()))["per_patch_r"], key=_patch_number)
+        lines += ["mIoU of r per patch, mean over seeds:", ""]
+        lines += ["| method | " + " | ".join(p.rsplit("-", 1)[-1] for p in patches) + " |"]
+        lines += ["|---" * (len(patches) + 1) + "|"]
+        for method, row in block["methods"].items():
+            cells = [_f(statistics.fmean(row["per_patch_r"][p]["miou"])) for p in patches]
+            lines.append(f"| {method} | " + " | ".join(cells) + " |")
+        for label, row in [("nlcd argmax", baselines["nlcd_argmax"])]:
+            cells = [_f(row["per_patch"][p]["miou"]) for p in patches]
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return lines
+
+
 def build(results: Path) -> str:
     out = [
         "# Benchmark results",
@@ -151,6 +214,8 @@ def build(results: Path) -> str:
             out += sampling(data, path.name)
         elif kind == "sample_city":
             out += sample_city(data, path.name)
+        elif kind == "chesapeake":
+            out += chesapeake(data, path.name)
         elif kind == "raleigh":
             out += sample_city(
                 data, path.name, f"Raleigh Landsat, coarse labels x{data.get('factor', 8)}"

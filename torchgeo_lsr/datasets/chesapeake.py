@@ -65,8 +65,13 @@ FOLDER_REGEX = (
     r"^(?P<state>[a-z]{2})_1m_(?P<year>\d{4})_extended-debuffered-(?P<split>[a-z]+)_tiles$"
 )
 _FOLDER = re.compile(FOLDER_REGEX)
-#: A file of the release: ``{tile}_{layer}.tif``, e.g. ``m_3708035_ne_17_1_naip-new.tif``.
-FILE_REGEX = r"^(?P<tile>m_\d{7}_(?:ne|nw|se|sw)_\d{2}_\d+)_(?P<layer>[a-z0-9_-]+)\.tif$"
+#: A file of the release: ``{tile}_{layer}.tif``, e.g. ``m_3708035_ne_17_1_naip-new.tif``
+#: (tile ids of the release are NAIP quarter quads; any id without a layer suffix is read).
+FILE_REGEX = (
+    r"^(?P<tile>[A-Za-z0-9_.-]+?)_(?P<layer>"
+    + "|".join(re.escape(name) for name in CHESAPEAKE_LAYERS)
+    + r")\.tif$"
+)
 _FILE = re.compile(FILE_REGEX)
 #: Chesapeake ``lc`` values: 1-6 classes, 0 and 15 no data.
 _LC_VALUES = frozenset({0, 1, 2, 3, 4, 5, 6, 15})
@@ -140,7 +145,7 @@ def find_chesapeake_tiles(
         assert m is not None
         for path in sorted(folder.glob("*.tif")):
             f = _FILE.match(path.name)
-            if f is None or f["layer"] not in CHESAPEAKE_LAYERS:
+            if f is None:
                 continue
             key = (m["state"], m["split"], f["tile"])
             entry = found.setdefault(key, {"year": int(m["year"]), "files": {}})
