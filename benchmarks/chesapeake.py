@@ -223,9 +223,10 @@ def _stat(values: list[float]) -> dict[str, Any]:
 
 # ------------------------------------------------------------------------- running
 def budget_config(name: str, quick: bool) -> MapConfig:
+    """``demo`` (configs/map/demo.yaml) or ``default`` (MapConfig()), for chesapeake4."""
     base = MapConfig.from_yaml(DEMO_CONFIG) if name == "demo" else MapConfig()
     base = dataclasses.replace(base, classes="chesapeake4", accelerator="cpu")
-    if quick:  # 150 steps, one of them EM warm-up epoch (100 steps would leave QR 50)
+    if quick:  # 150 steps: one epoch of EM warm-up, then 50 of QR
         base = dataclasses.replace(base, steps=150, warmup_epochs=min(base.warmup(), 1))
     return base
 
@@ -249,6 +250,8 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
 
     for budget in args.budgets:
         base = budget_config(budget, args.quick)
+        if args.config_overrides:
+            base = dataclasses.replace(base, **json.loads(args.config_overrides))
         rows: dict[str, dict[str, list[Any]]] = {}
         prior_argmax: dict[str, list[list[int]]] = {}
         for method in args.methods:
@@ -302,6 +305,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         "folds": folds,
         "unseen_nlcd_per_fold": unseen,
         "seeds": args.seeds,
+        "overrides": json.loads(args.config_overrides or "{}"),
         "classes": list(CHESAPEAKE4.names),
         "versions": {"torch": torch.__version__, "python": platform.python_version()},
     }
@@ -404,6 +408,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--folds", type=int, default=None, help="default 4 (quick: 2)")
     parser.add_argument("--work", type=Path, help="keep runs here (default: a temp dir)")
     parser.add_argument("--quicklook", type=Path, help="PNG of the recipe's first fold, seed 0")
+    parser.add_argument(
+        "--config-overrides",
+        help="JSON of MapConfig fields for every budget, e.g. '{\"sigma\": 15}'",
+    )
     args = parser.parse_args(argv)
     if not (args.data / "patches.csv").exists():
         print(f"chesapeake.py: no patches.csv in {args.data} (--data DIR)", file=sys.stderr)

@@ -327,6 +327,21 @@ def test_zero_std_errors(std: Any) -> None:
         make_dm(std=std)
 
 
+def test_auto_normalisation_uses_the_tiles_statistics() -> None:
+    """mean/std 'auto': per-band statistics of every imagery tile, pooled (numpy reference)."""
+    pixels = []
+    for stem in STEMS:
+        with rasterio.open(TINY / "naip" / f"{stem}.tif") as src:
+            pixels.append(src.read().reshape(src.count, -1).astype(np.float64))
+    stacked = np.concatenate(pixels, axis=1)
+    dm = make_dm(mean="auto", std="auto")
+    dm.setup("fit")
+    np.testing.assert_allclose(dm.mean.numpy(), stacked.mean(axis=1), rtol=1e-5)
+    np.testing.assert_allclose(dm.std.numpy(), stacked.std(axis=1), rtol=1e-5)
+    with pytest.raises(ValueError, match="both 'auto' or both numbers"):
+        make_dm(mean="auto")
+
+
 @pytest.mark.parametrize("loader", ["train_dataloader", "val_dataloader"])
 def test_dataloader_before_setup_errors_clearly(loader: str) -> None:
     with pytest.raises(RuntimeError, match=r"call setup\(\)"):

@@ -41,8 +41,8 @@ def band_statistics(images: PathList, max_pixels: int = 1 << 22) -> tuple[list[f
     scaled like uint8 NAIP, and what ``torchgeo-lsr map`` uses by default: real NAIP
     divided by 255 has so little spread that the networks predict the majority class
     everywhere (``benchmarks/FINDINGS.md``). Each tile is read decimated (nearest) to at
-    most ``max_pixels`` pixels and weighted by its full area; nodata pixels (the file's
-    mask) are left out. A band without spread gets std 1.
+    most ``max_pixels`` pixels and weighted by its full area; pixels at the file's declared
+    nodata value in every band are left out. A band without spread gets std 1.
 
     Args:
         images: imagery GeoTIFFs or directories.
@@ -61,7 +61,8 @@ def band_statistics(images: PathList, max_pixels: int = 1 << 22) -> tuple[list[f
             step = max(1, math.ceil(math.sqrt(src.width * src.height / max_pixels)))
             shape = (max(1, src.height // step), max(1, src.width // step))
             data = src.read(out_shape=(src.count, *shape)).astype(np.float64)
-            ok = src.dataset_mask(out_shape=shape) > 0
+            # declared nodata only: GDAL's dataset mask would take a 4th uint8 band (NIR) for alpha
+            ok = np.ones(shape, dtype=bool) if src.nodata is None else (data != src.nodata).any(0)
             weight = src.width * src.height / max(int(ok.sum()), 1)
         values = data[:, ok]
         if sums and len(values) != sums[0].shape[1]:
@@ -144,11 +145,14 @@ class LSRDataModule(BaseDataModule):
         label_map: mapping from stored label codes to class indices; other codes are
             ignored.
         ignore_index: label index that metrics ignore (nodata).
-        mean: per-band mean (or one value) subtracted from the imagery.
-        std: per-band scale (or one value) dividing the imagery. The defaults (0, 255)
-            suit uint8 NAIP; for other imagery (e.g. Landsat reflectances) pass per-band
-            statistics: with inputs of small spread the networks collapse to the majority
-            class (measured in ``benchmarks/raleigh.py``).
+        mean: per-band mean (or one value) subtracted from the imagery, or ``"auto"``:
+            the per-band statistics of every imagery tile (train, validation and test
+            alike: transductive), :func:`band_statistics`, computed in :meth:`setup`.
+        std: per-band scale (or one value) dividing the imagery, or ``"auto"`` (with
+            ``mean="auto"``). The defaults (0, 255) keep uint8 in [0, 1]; inputs of small
+            spread make the networks predict the majority class: Landsat reflectances
+            (``benchmarks/raleigh.py``) and real NAIP (``benchmarks/chesapeake.py``) want
+            ``"auto"`` or per-band statistics (``torchgeo-lsr map`` standardises by default).
         augment: random flips and rotations of training patches.
         predict_stride: grid step for prediction (overlap = patch_size - stride).
         seed: seed of the training patch sampler.
@@ -169,8 +173,8 @@ class LSRDataModule(BaseDataModule):
         test_tiles: list[str] | None = None,
         label_map: dict[int, int] | None = None,
         ignore_index: int = 255,
-        mean: float | list[float] = 0.0,
-        std: float | list[float] = 255.0,
+        mean: float | list[float] | Literal["auto"] = 0.0,
+        std: float | list[float] | Literal["auto"] = 255.0,
         augment: bool = True,
         predict_stride: int | None = None,
         seed: int = 0,
@@ -190,8 +194,12 @@ class LSRDataModule(BaseDataModule):
         self.test_tiles = test_tiles
         self.label_map = label_map
         self.ignore_index = ignore_index
-        self.mean = torch.as_tensor(mean, dtype=torch.float32)
-        self.std = torch.as_tensor(std, dtype=torch.float32)
+        if (mean == "auto") != (std == "auto"):
+            raise ValueError(f"mean and std are both 'auto' or both numbers, got {mean!r}, {std!r}")
+        #: Per-band statistics from the imagery at :meth:`setup` (``mean="auto"``).
+        self.auto_normalize = mean == "auto"
+        self.mean = torch.as_tensor(0.0 if mean == "auto" else mean, dtype=torch.float32)
+        self.std = torch.as_tensor(1.0 if std == "auto" else std, dtype=torch.float32)
         if (self.std == 0).any():
             raise ValueError(f"std must be non-zero, got {std}")
         self.augment = augment
@@ -237,6 +245,9 @@ class LSRDataModule(BaseDataModule):
             raise ValueError(
                 f"tiles disagree: image bands {sorted(bands)}, prior classes {sorted(classes)}"
             )
+        if self.auto_normalize:
+            mean, std = band_statistics(images)
+            self.mean, self.std = torch.tensor(mean), torch.tensor(std)
         if self.mean.numel() not in (1, *bands) or self.std.numel() not in (1, *bands):
             raise ValueError(
                 f"mean/std need 1 or {bands.pop()} values, "
