@@ -55,7 +55,7 @@ demo: $(VENV)/.installed
 
 # Every benchmark with --quick on this machine (16 min on 2 cores, measured), then the
 # tables of benchmarks/RESULTS.md from their JSON.
-BENCHES := sampling priors mapping sample_city raleigh negative_labels rankings
+BENCHES := sampling priors mapping sample_city chesapeake raleigh negative_labels rankings
 bench: $(VENV)/.installed
 	mkdir -p benchmarks/results
 	for b in $(BENCHES); do \

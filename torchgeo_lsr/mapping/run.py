@@ -1,16 +1,18 @@
 r"""Map a region in one command: prior -> training on the prior -> whole-region prediction.
 
-``torchgeo-lsr map REGION_DIR --out OUT_DIR`` builds (or reuses) one prior per imagery
-tile, trains the FCN on the region's own imagery and prior (transductive, as the paper;
-no hi-res label is used), predicts every tile exactly (see :mod:`.predict`), and writes:
+``torchgeo-lsr map REGION_DIR --out OUT_DIR`` opens the region (a region directory or the
+Chesapeake CVPR release, :class:`~torchgeo_lsr.region.Region`), builds (or reuses) one
+prior per imagery tile, trains the FCN on the region's own imagery and prior
+(transductive, as the paper; no hi-res label is used; imagery standardised per band with
+the region's statistics), predicts every tile exactly (see :mod:`.predict`), and writes:
 
 * ``q/<tile>.tif`` and ``r/<tile>.tif``: uint8 class-map COGs (colour table, class names)
   of the network output q and of the implicit posterior r, whose denominator
   :math:`\sum_j q_j(l)` is taken over the whole region (the paper's evaluation);
 * ``q.vrt``, ``r.vrt``: region mosaics; ``quicklook.png``: imagery | prior | q | r;
 * ``probs/q|r/<tile>.tif`` (with ``save_probs``): uint8 x 255 probabilities;
-* ``summary.json``: parameters, versions, timings and, when ``labels/`` exists, the
-  accuracy and mIoU of q, r and the prior's argmax.
+* ``summary.json``: parameters, versions, timings, the normalisation and, when the region
+  has labels, the accuracy and mIoU of q, r and the prior's argmax.
 
 Every stage can be interrupted and rerun: priors and maps carry keys of their inputs
 and are reused when they match, training resumes from ``checkpoints/last.ckpt``, and no
