@@ -279,3 +279,57 @@ def test_label_prior_and_a_network_applied_as_it_is(tmp_path: Path) -> None:
     assert summary["metrics"]["q"]["accuracy"] > 0
     with pytest.raises(ValueError, match="steps=0 maps with a given network"):
         MapConfig(steps=0)
+
+
+def test_a_network_keeps_the_normalisation_it_was_trained_with(tmp_path: Path) -> None:
+    """A checkpoint records its training statistics; init_from applies them elsewhere."""
+    md = Region.open(RELEASE, tiles=[MD])
+    map_region(md, tmp_path / "a", TINY, progress=False)
+    ckpt = tmp_path / "a" / "checkpoints" / "final.ckpt"
+    pixels = read(md.images[0]).reshape(4, -1).astype(np.float64)  # numpy reference
+    recorded = torch.load(ckpt, weights_only=True)["lsr_normalization"]
+    np.testing.assert_allclose(recorded["mean"], pixels.mean(axis=1), rtol=1e-9)
+    np.testing.assert_allclose(recorded["std"], pixels.std(axis=1), rtol=1e-9)
+    wv = Region.open(RELEASE, states=["wv"])
+    applied = MapConfig(**(TINY.__dict__ | {"init_from": str(ckpt), "steps": 0}))
+    summary = map_region(wv, tmp_path / "b", applied, progress=False)
+    assert summary["normalization"] == recorded  # MD's statistics, not the wv tiles'
+    wv_pixels = np.concatenate([read(p).reshape(4, -1) for p in wv.images], axis=1)
+    assert not np.allclose(recorded["mean"], wv_pixels.mean(axis=1), rtol=1e-3)
+    own = map_region(wv, tmp_path / "c", TINY, progress=False)["normalization"]
+    np.testing.assert_allclose(own["mean"], wv_pixels.mean(axis=1), rtol=1e-9)
+    # the trained network predicts without the file it was initialised from
+    fine = MapConfig(**(TINY.__dict__ | {"init_from": str(ckpt), "steps": 2}))
+    map_region(wv, tmp_path / "d", fine, progress=False)
+    ckpt.unlink()
+    from torchgeo_lsr.mapping.run import _load_model
+
+    assert _load_model(tmp_path / "d" / "checkpoints" / "final.ckpt").model is not None
+
+
+def test_selections_and_label_schemes_fail_before_any_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for option in ("states", "splits", "tiles"):  # [] is no selection, never "all"
+        with pytest.raises(ValueError, match=f"--{option}: an empty selection"):
+            Region.open(RELEASE, **{option: []})
+    out = tmp_path / "map"  # Chesapeake lc codes cannot score enviroatlas5: say so at once
+    argv = ["map", str(RELEASE), "--out", str(out), "--states", "wv", "--steps", "2"]
+    assert cli_main(argv) == 2
+    err = capsys.readouterr().err
+    assert "--classes enviroatlas5" in err
+    assert "chesapeake4" in err
+    assert not (out / "prior").exists()
+    assert not (out / "checkpoints").exists()
+
+
+def test_fusion_targets_follow_the_classes_of_a_replaced_config() -> None:
+    import dataclasses
+
+    from torchgeo_lsr.priors import PriorConfig
+
+    base = PriorConfig(aux=("buildings",))
+    assert base.fusion_spec()["buildings"]["target"] == 1  # enviroatlas5: impervious
+    ches = dataclasses.replace(base, classes="chesapeake4")
+    assert ches.fusion_spec()["buildings"]["target"] == CHESAPEAKE4.names.index("impervious")
+    assert ches.fusion_spec()["water_bodies"]["target"] == CHESAPEAKE4.names.index("water")

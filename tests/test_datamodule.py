@@ -342,6 +342,32 @@ def test_auto_normalisation_uses_the_tiles_statistics() -> None:
         make_dm(mean="auto")
 
 
+def test_band_statistics_count_valid_pixels_only(tmp_path: Path) -> None:
+    """A tile's nodata collar neither enters the statistics nor inflates the tile's weight."""
+    from rasterio.transform import from_origin
+
+    from torchgeo_lsr.datamodules import band_statistics
+
+    rng = np.random.default_rng(3)
+    valid = []
+    for i, (size, collar) in enumerate([(40, 0), (60, 20)]):
+        data = (rng.integers(1, 200, (3, size, size)) + 50 * i).astype(np.uint8)
+        data[:, :collar, :] = 0  # nodata rows on the second tile
+        with rasterio.open(
+            tmp_path / f"t{i}.tif", "w", driver="GTiff", width=size, height=size, count=3,
+            dtype="uint8", crs="EPSG:26917", transform=from_origin(0, 0, 1, 1), nodata=0,
+        ) as dst:  # fmt: skip
+            dst.write(data)
+        valid.append(data[:, collar:, :].reshape(3, -1).astype(np.float64))
+    pooled = np.concatenate(valid, axis=1)
+    mean, std = band_statistics([tmp_path / "t0.tif", tmp_path / "t1.tif"])
+    np.testing.assert_allclose(mean, pooled.mean(axis=1), rtol=1e-9)
+    np.testing.assert_allclose(std, pooled.std(axis=1), rtol=1e-9)
+    # decimated reads (every 2nd pixel) estimate the same figures
+    mean2, _ = band_statistics([tmp_path / "t0.tif", tmp_path / "t1.tif"], max_pixels=900)
+    np.testing.assert_allclose(mean2, pooled.mean(axis=1), rtol=0.05)
+
+
 @pytest.mark.parametrize("loader", ["train_dataloader", "val_dataloader"])
 def test_dataloader_before_setup_errors_clearly(loader: str) -> None:
     with pytest.raises(RuntimeError, match=r"call setup\(\)"):

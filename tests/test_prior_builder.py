@@ -695,7 +695,7 @@ def test_fast_window_equals_the_fast_blur_recipe(seed: int, aux: bool) -> None:
     base = matrix[:, index] * valid
     blurred = blur_probs(base, 31.0, 101, valid=valid, method="fast")
     if layers is not None:
-        spec = config.fusion["roads"]
+        spec = config.fusion_spec()["roads"]
         blurred = fuse_auxiliary(
             blurred,
             layers,

@@ -122,11 +122,14 @@ class Region:
 
         Raises:
             FileNotFoundError: if ``path`` is neither layout, or has no imagery.
-            ValueError: on a selection that matches nothing, or Chesapeake options for a
-                region directory.
+            ValueError: on a selection that matches nothing (an empty list included), or
+                Chesapeake options for a region directory.
         """
+        for option, chosen in (("states", states), ("splits", splits), ("tiles", tiles)):
+            if chosen is not None and len(chosen) == 0:  # [] would otherwise mean "all"
+                raise ValueError(f"--{option}: an empty selection; name at least one")
         if isinstance(path, Region):
-            if states or splits or tiles:
+            if states is not None or splits is not None or tiles is not None:
                 raise ValueError("a Region is already opened: select tiles when opening it")
             return path
         root = Path(path)
@@ -152,7 +155,7 @@ class Region:
         from .datasets import NAIP
 
         images = [Path(p) for p in NAIP(root / "naip").files]
-        if tiles:
+        if tiles is not None:
             unknown = sorted(set(tiles) - {p.stem for p in images})
             if unknown:
                 raise ValueError(

@@ -41,8 +41,9 @@ def band_statistics(images: PathList, max_pixels: int = 1 << 22) -> tuple[list[f
     scaled like uint8 NAIP, and what ``torchgeo-lsr map`` uses by default: real NAIP
     divided by 255 has so little spread that the networks predict the majority class
     everywhere (``benchmarks/FINDINGS.md``). Each tile is read decimated (nearest) to at
-    most ``max_pixels`` pixels and weighted by its full area; pixels at the file's declared
-    nodata value in every band are left out. A band without spread gets std 1.
+    most ``max_pixels`` pixels, each read pixel standing for the pixels it was decimated
+    from; pixels at the file's declared nodata value in every band are left out (a tile
+    counts by its valid area). A band without spread gets std 1.
 
     Args:
         images: imagery GeoTIFFs or directories.
@@ -63,7 +64,7 @@ def band_statistics(images: PathList, max_pixels: int = 1 << 22) -> tuple[list[f
             data = src.read(out_shape=(src.count, *shape)).astype(np.float64)
             # declared nodata only: GDAL's dataset mask would take a 4th uint8 band (NIR) for alpha
             ok = np.ones(shape, dtype=bool) if src.nodata is None else (data != src.nodata).any(0)
-            weight = src.width * src.height / max(int(ok.sum()), 1)
+            weight = src.width * src.height / (shape[0] * shape[1])  # pixels per read pixel
         values = data[:, ok]
         if sums and len(values) != sums[0].shape[1]:
             raise ValueError(f"imagery {path}: {len(values)} bands, other tiles {sums[0].shape[1]}")

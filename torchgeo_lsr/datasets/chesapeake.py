@@ -183,11 +183,15 @@ def _selected(
     splits: Sequence[str] | None,
     tiles: Sequence[str] | None,
 ) -> bool:
-    if states and tile.state not in states:
+    if states is not None and tile.state not in states:
         return False
-    if splits and tile.split not in splits and f"{tile.state}-{tile.split}" not in splits:
+    if (
+        splits is not None
+        and tile.split not in splits
+        and f"{tile.state}-{tile.split}" not in splits
+    ):
         return False
-    return not tiles or tile.tile in tiles
+    return tiles is None or tile.tile in tiles
 
 
 class ChesapeakeCVPR(RasterSource):

@@ -29,7 +29,7 @@ import numpy as np
 import rasterio
 import torch
 from lightning.pytorch import LightningModule, Trainer
-from lightning.pytorch.callbacks import BasePredictionWriter
+from lightning.pytorch.callbacks import BasePredictionWriter, Callback
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
@@ -233,3 +233,23 @@ class QTileWriter(BasePredictionWriter):
                 LSR_RANK=str(trainer.global_rank),
             )
         os.replace(partial, target)
+
+
+class CheckpointEntry(Callback):
+    """Write ``{key: value}`` into every checkpoint the trainer saves.
+
+    ``map`` records there (``last.ckpt``, ``final.ckpt``) the normalisation the network
+    was trained with.
+
+    Args:
+        key: the checkpoint dictionary's key.
+        value: a picklable, ``weights_only``-loadable value (lists, numbers, strings).
+    """
+
+    def __init__(self, key: str, value: Any) -> None:
+        self.key, self.value = key, value
+
+    def on_save_checkpoint(
+        self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        checkpoint[self.key] = self.value

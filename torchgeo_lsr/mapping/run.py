@@ -43,10 +43,15 @@ import yaml
 from tqdm.auto import tqdm
 
 from .._choices import LRSchedule, WarmupLoss, check_choice
-from ..classes import get_scheme
+from ..classes import get_scheme, labels_to_classes
 from ..datasets.base import Grid
 from ..losses import DEFAULT_SMOOTHING, LossName
-from ..priors.builder import PriorConfig, build_label_priors, build_region_priors
+from ..priors.builder import (
+    PriorConfig,
+    build_label_priors,
+    build_region_priors,
+    stored_key,
+)
 from ..region import Region, add_region_arguments, fingerprint, open_region_from_args
 from .evaluate import evaluate_maps, plot_confusion
 from .io import NODATA, quicklook, write_class_map, write_probabilities, write_vrt
@@ -97,9 +102,11 @@ class MapConfig:
         train_sampler: ``random``, ``per_tile`` or ``mixed_batch``.
         normalize: how imagery is scaled for the network: ``standardize`` (default:
             per band, ``(x - mean) / std`` with the mean and standard deviation of the
-            region's own imagery, see :func:`~torchgeo_lsr.datamodules.band_statistics`)
-            or ``scale`` (``x / 255``, for uint8 imagery; on real NAIP the network then
-            predicts the majority class everywhere, ``benchmarks/FINDINGS.md``).
+            region's own imagery, see :func:`~torchgeo_lsr.datamodules.band_statistics`;
+            with ``init_from``, those the checkpoint was trained with when it records them,
+            as every checkpoint ``map`` writes does) or ``scale`` (``x / 255``, for uint8
+            imagery; on real NAIP the network then predicts the majority class
+            everywhere, ``benchmarks/FINDINGS.md``).
         init_from: a checkpoint to start training from: a ``LabelSuperResolutionTask``
             checkpoint or a plain state dict of a network of the same shape (the paper's
             "pretrained" protocol); None = random initialisation.
@@ -225,14 +232,36 @@ class Normalization:
     std: list[float]
 
     @classmethod
-    def of(cls, region: Region, normalize: Normalize) -> Normalization:
-        """The statistics of the region's imagery (``standardize``), or ``x / 255``."""
+    def of(
+        cls, region: Region, normalize: Normalize, init_from: str | None = None
+    ) -> Normalization:
+        """The normalisation to train and predict with.
+
+        ``standardize``: the statistics a network started from ``init_from`` was trained
+        with (when its checkpoint records them), else those of the region's imagery;
+        ``scale``: ``x / 255``.
+        """
         if normalize == "scale":
             return cls([0.0], [255.0])
+        if init_from is not None:
+            carried = cls.from_checkpoint(init_from)
+            if carried is not None:
+                return carried
         from ..datamodules import band_statistics
 
         mean, std = band_statistics(region.images)
         return cls(mean, std)
+
+    @classmethod
+    def from_checkpoint(cls, path: str | os.PathLike[str]) -> Normalization | None:
+        """The normalisation a checkpoint of ``map`` records (None: a checkpoint without)."""
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        found = state.get(NORMALIZATION_KEY) if isinstance(state, dict) else None
+        return None if found is None else cls(list(found["mean"]), list(found["std"]))
+
+
+#: Checkpoint entry that records the :class:`Normalization` the network was trained with.
+NORMALIZATION_KEY = "lsr_normalization"
 
 
 def _key(*parts: Any) -> str:
@@ -240,12 +269,12 @@ def _key(*parts: Any) -> str:
 
 
 def _tag(path: Path) -> str | None:
-    try:
-        with rasterio.open(path) as src:
-            value: str | None = src.tags().get("LSR_KEY")
-            return value
-    except rasterio.errors.RasterioIOError:
-        return None
+    return stored_key(path, "LSR_KEY")
+
+
+def _prior_files(region: Region, priors: Path) -> list[Path]:
+    """The prior of each of the region's tiles (others in ``priors`` are not this run's)."""
+    return [priors / f"{image.stem}.tif" for image in region.images]
 
 
 # ---------------------------------------------------------------------- training
@@ -261,22 +290,26 @@ def train(
 
     Resumes from ``checkpoints/last.ckpt``; a finished run (``checkpoints/final.ckpt``
     with the same key) is reused. ``norm`` defaults to :meth:`Normalization.of` the
-    region by ``config.normalize``.
+    region by ``config.normalize`` (and ``config.init_from``); every checkpoint written
+    records it under :data:`NORMALIZATION_KEY`.
     """
     region = Region.open(region)
-    norm = norm or Normalization.of(region, config.normalize)
+    norm = norm or Normalization.of(region, config.normalize, config.init_from)
     from lightning.pytorch import seed_everything
     from lightning.pytorch.callbacks import ModelCheckpoint
 
     from ..datamodules import LSRDataModule
     from ..trainers import LabelSuperResolutionTask
+    from .engine import CheckpointEntry
 
     scheme = get_scheme(config.classes)
     ckpt_dir = out / "checkpoints"
     final = ckpt_dir / "final.ckpt"
     options = {k: v for k, v in dataclasses.asdict(config).items() if k not in PREDICT_ONLY}
     init = fingerprint([Path(config.init_from)]) if config.init_from else None
-    key = _key(options, sorted(p.name for p in priors.glob("*.tif")), norm, init)
+    prior_files = _prior_files(region, priors)
+    # the priors' own keys: a prior rebuilt from changed inputs retrains the network
+    key = _key(options, [(p.name, stored_key(p)) for p in prior_files], norm, init)
     marker = ckpt_dir / "final.key"
     if final.exists() and marker.exists() and marker.read_text().strip() == key:
         return final
@@ -284,7 +317,7 @@ def train(
     epoch_batches = config.epoch_steps()
     dm = LSRDataModule(
         images=list(region.images),
-        priors=priors,
+        priors=prior_files,
         mean=norm.mean,
         std=norm.std,
         patch_size=config.patch_size,
@@ -318,6 +351,7 @@ def train(
             "state_dict": task.state_dict(),
             "hyper_parameters": dict(task.hparams),
             "pytorch-lightning_version": lightning.__version__,
+            NORMALIZATION_KEY: dataclasses.asdict(norm),
         }
         partial = ckpt_dir / "final.ckpt.partial"
         torch.save(state, partial)
@@ -336,7 +370,7 @@ def train(
         max_steps=config.steps,
         limit_val_batches=8,
         log_every_n_steps=min(10, config.epoch_steps()),
-        callbacks=[checkpoint],
+        callbacks=[checkpoint, CheckpointEntry(NORMALIZATION_KEY, dataclasses.asdict(norm))],
         logger=_logger(out),
         enable_progress_bar=progress,
         deterministic=True,
@@ -372,8 +406,10 @@ def _logger(out: Path) -> Any:
 def _load_model(checkpoint: Path) -> Any:
     from ..trainers import LabelSuperResolutionTask
 
+    # init_checkpoint only seeds training: the trained weights are in this checkpoint,
+    # and the file it names need not exist any more
     task = LabelSuperResolutionTask.load_from_checkpoint(
-        checkpoint, map_location="cpu", weights_only=True
+        checkpoint, map_location="cpu", weights_only=True, init_checkpoint=None
     )
     task.eval()
     return task
@@ -413,7 +449,8 @@ def predict_region(
     Pass 1 predicts q for every tile through ``Trainer.predict`` (see :mod:`.engine`:
     under a DDP strategy each rank predicts and writes its own tiles). Pass 2, on the
     global rank 0 only, takes the region mean of q and writes the class maps of q and r.
-    Other ranks return None. ``norm`` is that of training (default: as :func:`train`).
+    Other ranks return None. ``norm`` is that of training (default: the one the
+    checkpoint records, else as :func:`train`).
     """
     from torch.utils.data import DataLoader
 
@@ -428,7 +465,8 @@ def predict_region(
     )
 
     region = Region.open(region)
-    norm = norm or Normalization.of(region, config.normalize)
+    norm = norm or Normalization.from_checkpoint(checkpoint)
+    norm = norm or Normalization.of(region, config.normalize, config.init_from)
     scheme = get_scheme(config.classes)
     task = _load_model(checkpoint)
     margin = (task.model.receptive_field - 1) // 2
@@ -505,10 +543,10 @@ def predict_region(
     return written
 
 
-def _prior_argmax_maps(priors: Path, out: Path, classes: str) -> list[Path]:
+def _prior_argmax_maps(region: Region, priors: Path, out: Path, classes: str) -> list[Path]:
     scheme = get_scheme(classes)
     paths = []
-    for prior in sorted(priors.glob("*.tif")):
+    for prior in _prior_files(region, priors):
         grid = Grid.of_raster(prior)
         target = out / "prior_argmax" / prior.name
         with rasterio.open(prior) as src:
@@ -553,10 +591,17 @@ def map_region(
         timer("sample_city_s", t0)
         region = city
     region = Region.open(region)
+    if region.labels is not None:  # labels these classes cannot score: fail before training
+        try:
+            labels_to_classes(
+                np.zeros(1, np.int64), get_scheme(config.classes), region.label_scheme
+            )
+        except ValueError as err:
+            raise ValueError(f"--classes {config.classes}: {err}") from None
 
     start = time.perf_counter()
     aux = region.available_aux() if config.prior == "handmade" else ()
-    norm = Normalization.of(region, config.normalize)
+    norm = Normalization.of(region, config.normalize, config.init_from)
     timer("normalization_s", start)
     start = time.perf_counter()
     prior_config = PriorConfig(
@@ -609,7 +654,7 @@ def map_region(
         "outputs": {"q": "q.vrt", "r": "r.vrt", "quicklook": "quicklook.png"},
     }
     if region.labels is not None:
-        prior_maps = _prior_argmax_maps(priors, out, config.classes)
+        prior_maps = _prior_argmax_maps(region, priors, out, config.classes)
         metrics = {}
         for name, paths in (("q", maps["q"]), ("r", maps["r"]), ("prior_argmax", prior_maps)):
             result = evaluate_maps(paths, region, config.classes)

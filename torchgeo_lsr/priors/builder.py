@@ -128,8 +128,7 @@ class PriorConfig:
     fusion: FusionConfig | None = None
 
     def __post_init__(self) -> None:
-        if self.fusion is None:  # targets by class name (impervious, water) of the scheme
-            object.__setattr__(self, "fusion", default_fusion(get_scheme(self.classes).names))
+        get_scheme(self.classes)  # an unknown scheme fails here, not at the first tile
         if self.sigma <= 0:
             raise ValueError(f"sigma must be > 0, got {self.sigma}")
         if self.window < 16:
@@ -139,6 +138,17 @@ class PriorConfig:
         unknown = sorted(set(self.aux) - {"osm", "buildings"})
         if unknown:
             raise ValueError(f"aux: unknown sources {unknown}; use 'osm' and/or 'buildings'")
+
+    def fusion_spec(self) -> FusionConfig:
+        """The fusion settings: ``fusion``, or the scheme's default.
+
+        None takes :func:`~torchgeo_lsr.priors.fusion.default_fusion` of the scheme's class
+        names, resolved when used, so ``dataclasses.replace(config, classes=...)``
+        retargets the layers.
+        """
+        if self.fusion is not None:
+            return self.fusion
+        return default_fusion(get_scheme(self.classes).names)
 
     @property
     def margin(self) -> int:
@@ -280,7 +290,7 @@ def _fuse_and_normalise(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Auxiliary fusion, margin crop and smoothing onto the simplex of a blurred window."""
     if aux:
-        spec = config.fusion or {}
+        spec = config.fusion_spec()
         missing = sorted(set(aux) - set(spec))
         if missing:
             raise ValueError(
@@ -424,10 +434,15 @@ def build_tile_prior(
     return out
 
 
-def _stored_key(path: Path) -> str | None:
+def stored_key(path: Path, tag: str = KEY_TAG) -> str | None:
+    """The key a finished output carries in its GeoTIFF tag (None: missing or unreadable).
+
+    Priors carry :data:`KEY_TAG`, a hash of their inputs and parameters; rerunning compares
+    it to skip work whose inputs have not changed.
+    """
     try:
         with rasterio.open(path) as src:
-            key: str | None = src.tags().get(KEY_TAG)
+            key: str | None = src.tags().get(tag)
             return key
     except rasterio.errors.RasterioIOError:
         return None
@@ -447,7 +462,7 @@ def plan_tiles(
         out = out_dir / (tile.stem + ".tif")
         blob = json.dumps([params, fingerprint([tile]), 1], sort_keys=True, default=str)
         key = hashlib.sha256(blob.encode()).hexdigest()
-        if out.exists() and _stored_key(out) == key:
+        if out.exists() and stored_key(out) == key:
             report.skipped.append(out)
         else:
             todo.append((tile, out, key))
@@ -480,7 +495,10 @@ def build_region_priors(
     region, out_dir = Region.open(region), Path(out_dir)
     nlcd, aux = region.nlcd(), region.aux_sources(config.aux)
     matrix = resolve_cooccurrence(config, region)
-    params = dataclasses.asdict(config) | {"matrix": hashlib.sha256(matrix.tobytes()).hexdigest()}
+    params = dataclasses.asdict(config) | {
+        "fusion": config.fusion_spec(),
+        "matrix": hashlib.sha256(matrix.tobytes()).hexdigest(),
+    }
     inputs = fingerprint(region.input_files(config.aux, config.cooccurrence == "estimate"))
     report = PriorReport(matrix=matrix)
     todo = plan_tiles(list(region.images), out_dir, [params, inputs], report)
