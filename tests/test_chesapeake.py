@@ -237,6 +237,10 @@ def test_map_cli_selects_tiles(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert summary["tiles"] == [f"{MD}_naip-new"]
     assert cli_main([*argv[:2], "--out", str(tmp_path / "x"), "--tiles", "m_0000000_ne_17_1"]) == 2
     assert "no Chesapeake tile named ['m_0000000_ne_17_1']" in capsys.readouterr().err
+    # a selection without a REGION would map the sample city instead: refused
+    assert cli_main(["map", "--out", str(tmp_path / "y"), "--tiles", MD, "--steps", "2"]) == 2
+    assert "--tiles: select tiles of a REGION; none was given" in capsys.readouterr().err
+    assert not (tmp_path / "y" / "region").exists()
 
 
 def test_init_from_loads_the_network(tmp_path: Path) -> None:

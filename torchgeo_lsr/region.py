@@ -368,8 +368,17 @@ def add_region_arguments(parser: argparse.ArgumentParser, optional: bool = False
     )
 
 
-def open_region_from_args(args: argparse.Namespace) -> Region:
-    """The region named by :func:`add_region_arguments`' options."""
+def open_region_from_args(args: argparse.Namespace) -> Region | None:
+    """The region named by :func:`add_region_arguments`' options (None: no REGION given).
+
+    Raises:
+        ValueError: if ``--states``, ``--splits`` or ``--tiles`` come without a REGION.
+    """
+    if args.region is None:
+        given = [f"--{o}" for o in ("states", "splits", "tiles") if getattr(args, o) is not None]
+        if given:
+            raise ValueError(f"{', '.join(given)}: select tiles of a REGION; none was given")
+        return None
     return Region.open(
         args.region,
         states=_names(args.states),

@@ -718,7 +718,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             config = MapConfig.from_yaml(args.config, **overrides)
         else:
             config = MapConfig(**{k: v for k, v in overrides.items() if v is not None})
-        region = None if args.region is None else open_region_from_args(args)
+        region = open_region_from_args(args)
         summary = map_region(region, args.out, config, progress=False if args.no_progress else None)
     except (ValueError, FileNotFoundError) as err:
         print(f"torchgeo-lsr map: {err}", file=sys.stderr)

@@ -623,6 +623,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         progress = False if args.no_progress else None
         region = open_region_from_args(args)
+        if region is None:  # REGION is a required argument of `prior`
+            raise ValueError("REGION: required")
         if args.learned_prior is not None:
             from .learned import apply_learned_prior
 
