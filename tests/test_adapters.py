@@ -467,10 +467,15 @@ def test_single_image_array_prior_and_pil() -> None:
         fit_single_image(img, np.ones((2, 24, 24)), steps=1)
 
 
-def test_cluster_image_then_assign() -> None:
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_cluster_image_then_assign(seed: int) -> None:
+    """Every seed separates the two regions (criterion (7) reaches about -log 2)."""
     img, truth = _two_region_image(seed=2)
-    res = cluster_image(img, 2, warmup_steps=60, rounds=2, steps_per_round=30, small=3, large=12)
+    res = cluster_image(
+        img, 2, warmup_steps=60, rounds=2, steps_per_round=30, small=3, large=12, seed=seed
+    )
     assert res.q.shape == (2, 24, 24)
+    assert res.loss[59] < -0.65  # warm-up: mean H(q) - H(mean q) near its minimum -log 2
     pts = torch.tensor([[12, 20], [5, 22], [20, 21], [12, 3], [3, 2], [21, 5]])
     lab = torch.tensor([1, 1, 1, 0, 0, 0])
     mapping = assign_clusters(res.q, pts, lab, 2)
