@@ -53,7 +53,8 @@ demo: $(VENV)/.installed
 	@echo "demo: maps in $(DEMO_DIR)/q.vrt and $(DEMO_DIR)/r.vrt, quicklook $(DEMO_DIR)/quicklook.png,"
 	@echo "      scores in $(DEMO_DIR)/summary.json (the sample city is in $(DEMO_DIR)/region)"
 
-# Every benchmark with --quick on this machine (16 min on 2 cores, measured), then the
+# Every benchmark with --quick on this machine (about 19 min on 2 cores: 16 measured, plus
+# chesapeake.py --quick's 4.8), then the
 # tables of benchmarks/RESULTS.md from their JSON.
 BENCHES := sampling priors mapping sample_city chesapeake raleigh negative_labels rankings
 bench: $(VENV)/.installed

@@ -49,7 +49,7 @@ def sampling(data: dict[str, Any], name: str) -> list[str]:
 
 
 #: Settings shown above an accuracy table (the baselines skip the warm-up).
-RECIPE_KEYS = ("steps", "lr", "lr_schedule", "warmup_loss", "warmup_epochs")
+RECIPE_KEYS = ("steps", "lr", "lr_schedule", "warmup_loss", "warmup_epochs", "normalize")
 
 
 def sample_city(data: dict[str, Any], name: str, title: str = "Sample city") -> list[str]:
@@ -60,6 +60,8 @@ def sample_city(data: dict[str, Any], name: str, title: str = "Sample city") -> 
     lines = [f"### {title} (`{name}`; {run}, seeds {data['seeds']}{where})", ""]
     config = data.get("config") or data.get("settings") or {}
     recipe = [f"{k} {config[k]}" for k in RECIPE_KEYS if k in config]
+    if data.get("benchmark") == "sample_city" and "normalize" not in config:
+        recipe.append("imagery x / 255 (run before `map` standardised bands)")
     if recipe:
         lines += ["Training: " + ", ".join(recipe) + ".", ""]
     lines += [
