@@ -325,6 +325,12 @@ def test_selections_and_label_schemes_fail_before_any_work(
     assert "chesapeake4" in err
     assert not (out / "prior").exists()
     assert not (out / "checkpoints").exists()
+    unlabelled = tmp_path / "release"  # --prior labels needs labels: said before any work
+    shutil.copytree(RELEASE, unlabelled, ignore=shutil.ignore_patterns("*_lc.tif"))
+    oracle = MapConfig(**(TINY.__dict__ | {"prior": "labels"}))
+    with pytest.raises(ValueError, match=r"--prior labels: region .* has no labels"):
+        map_region(Region.open(unlabelled, states=["wv"]), tmp_path / "m", oracle, progress=False)
+    assert not (tmp_path / "m" / "prior").exists()
 
 
 def test_fusion_targets_follow_the_classes_of_a_replaced_config() -> None:

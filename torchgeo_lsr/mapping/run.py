@@ -591,6 +591,8 @@ def map_region(
         timer("sample_city_s", t0)
         region = city
     region = Region.open(region)
+    if config.prior == "labels" and region.labels is None:
+        raise ValueError(f"--prior labels: region {region.root} has no labels (labels/ or lc)")
     if region.labels is not None:  # labels these classes cannot score: fail before training
         try:
             labels_to_classes(
