@@ -34,6 +34,7 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset
 
 from ..datasets.base import Grid
+from ..outputs import atomic_output, raster_check
 from .predict import predict_tile
 
 __all__ = [
@@ -180,8 +181,8 @@ class QTileWriter(BasePredictionWriter):
 
     With ``hold`` (one process only) the codes stay in that dict, keyed by tile stem;
     otherwise each tile goes to ``work_dir/<stem>.tif`` (uncompressed ``uint16``,
-    the tile's grid, tags ``LSR_KEY`` and ``LSR_QSUM``), written under a temporary name
-    and renamed.
+    the tile's grid, tags ``LSR_KEY`` and ``LSR_QSUM``), written atomically
+    (:func:`~torchgeo_lsr.outputs.atomic_output`).
     """
 
     def __init__(
@@ -222,17 +223,18 @@ class QTileWriter(BasePredictionWriter):
             self.hold[tile.stem] = codes
             return
         target = self.work_dir / f"{tile.stem}.tif"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
         profile = Grid.of_raster(tile).profile(codes.shape[0], "uint16", compress=None)
-        with rasterio.open(partial, "w", **profile) as dst:
-            dst.write(codes.numpy())
+        data = codes.numpy()
+        with (
+            atomic_output(target, raster_check(data, name=target)) as partial,
+            rasterio.open(partial, "w", **profile) as dst,
+        ):
+            dst.write(data)
             dst.update_tags(
                 LSR_KEY=self.key,
                 LSR_QSUM=json.dumps(q_sum(codes).tolist()),
                 LSR_RANK=str(trainer.global_rank),
             )
-        os.replace(partial, target)
 
 
 class CheckpointEntry(Callback):

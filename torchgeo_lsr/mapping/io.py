@@ -1,7 +1,8 @@
 """Map outputs: class-map COGs, probability rasters, a VRT mosaic and a quicklook.
 
-Every file is written under a temporary name (``.partial``) and renamed when complete,
-so no half-written file ever sits under a final name.
+Every file is written through :func:`torchgeo_lsr.outputs.atomic_output`: under a
+temporary name, read back and checked, then renamed, so no half-written file ever sits
+under a final name (a full disk is a :class:`~torchgeo_lsr.outputs.WriteError`).
 
 .. versionadded:: 0.1
 """
@@ -9,9 +10,8 @@ so no half-written file ever sits under a final name.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -22,16 +22,12 @@ from rasterio.enums import Resampling
 
 from ..classes import ClassScheme
 from ..datasets.base import Grid
+from ..outputs import WriteError, atomic_output, raster_check, write_text
 
 __all__ = ["NODATA", "quicklook", "write_class_map", "write_probabilities", "write_vrt"]
 
 #: Class-map value for pixels without a prediction.
 NODATA = 255
-
-
-def _replace(partial: Path, out: Path) -> Path:
-    os.replace(partial, out)
-    return out
 
 
 def write_class_map(
@@ -55,45 +51,49 @@ def write_class_map(
     """
     if classes.shape != grid.shape:
         raise ValueError(f"class map {classes.shape} does not match its grid {grid.shape}")
-    path.parent.mkdir(parents=True, exist_ok=True)
     colormap = {i: (*rgb, 255) for i, rgb in enumerate(scheme.colors)}
     colormap[NODATA] = (0, 0, 0, 0)
-    with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
-        plain = Path(tmp) / "plain.tif"
-        with rasterio.open(
-            plain,
-            "w",
-            driver="GTiff",
-            width=grid.width,
-            height=grid.height,
-            count=1,
-            dtype="uint8",
-            crs=grid.crs,
-            transform=grid.transform,
-            nodata=NODATA,
-        ) as dst:
-            dst.write(classes.astype(np.uint8), 1)
-            dst.write_colormap(1, colormap)
-            dst.update_tags(
-                CLASS_NAMES=",".join(scheme.names), CLASS_SCHEME=scheme.name, **(tags or {})
+    data = classes.astype(np.uint8)
+    with atomic_output(path, raster_check(data, name=path)) as partial:
+        plain = partial.with_name(partial.name.removesuffix(".partial") + "-plain.partial")
+        try:
+            with rasterio.open(
+                plain,
+                "w",
+                driver="GTiff",
+                width=grid.width,
+                height=grid.height,
+                count=1,
+                dtype="uint8",
+                crs=grid.crs,
+                transform=grid.transform,
+                nodata=NODATA,
+            ) as dst:
+                dst.write(data, 1)
+                dst.write_colormap(1, colormap)
+                dst.update_tags(
+                    CLASS_NAMES=",".join(scheme.names), CLASS_SCHEME=scheme.name, **(tags or {})
+                )
+                dst.set_band_description(1, "class")
+            rasterio.shutil.copy(
+                plain, partial, driver="COG", compress="deflate", overview_resampling="nearest"
             )
-            dst.set_band_description(1, "class")
-        partial = path.with_name(path.name + ".partial")
-        rasterio.shutil.copy(
-            plain, partial, driver="COG", compress="deflate", overview_resampling="nearest"
-        )
-    return _replace(partial, path)
+        finally:
+            plain.unlink(missing_ok=True)
+    return path
 
 
 def write_probabilities(path: Path, probs: np.ndarray, grid: Grid, scheme: ClassScheme) -> Path:
     """Write ``(K, H, W)`` probabilities as uint8 x 255 (divide by 255 to read), tiled."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    with rasterio.open(partial, "w", **grid.profile(len(scheme), "uint8")) as dst:
-        dst.write(np.round(np.clip(probs, 0, 1) * 255).astype(np.uint8))
+    data = np.round(np.clip(probs, 0, 1) * 255).astype(np.uint8)
+    with (
+        atomic_output(path, raster_check(data, name=path)) as partial,
+        rasterio.open(partial, "w", **grid.profile(len(scheme), "uint8")) as dst,
+    ):
+        dst.write(data)
         dst.descriptions = tuple(scheme.names)
         dst.update_tags(LSR_SCALE="1/255", CLASS_SCHEME=scheme.name)
-    return _replace(partial, path)
+    return path
 
 
 def write_vrt(paths: Sequence[Path], out: Path) -> list[Path]:
@@ -160,9 +160,7 @@ def write_vrt(paths: Sequence[Path], out: Path) -> list[Path]:
                 "    </SimpleSource>",
             ]
         lines += ["  </VRTRasterBand>", "</VRTDataset>"]
-        partial = target.with_name(target.name + ".partial")
-        partial.write_text("\n".join(lines) + "\n")
-        written.append(_replace(partial, target))
+        written.append(write_text(target, "\n".join(lines) + "\n"))
     return written
 
 
@@ -242,8 +240,22 @@ def quicklook(
     if title:
         fig.suptitle(title)
     fig.tight_layout(rect=(0, 0.07, 1, 1))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(out.name + ".partial")
-    fig.savefig(partial, dpi=80, format="png")
-    plt.close(fig)
-    return _replace(partial, out)
+    try:
+        with atomic_output(out, _png_check(out)) as partial:
+            fig.savefig(partial, dpi=80, format="png")
+    finally:
+        plt.close(fig)
+    return out
+
+
+def _png_check(name: Path) -> Callable[[Path], None]:
+    def check(path: Path) -> None:
+        from PIL import Image
+
+        try:
+            with Image.open(path) as img:
+                img.load()
+        except OSError as err:
+            raise WriteError(f"{name}: unreadable after writing ({err})") from None
+
+    return check

@@ -44,7 +44,8 @@ from tqdm.auto import tqdm
 
 from ..classes import NLCD as NLCD_SCHEME
 from ..classes import LabelScheme, get_scheme, reference_cooccurrence
-from ..datasets.base import GeoSource, Grid
+from ..datasets.base import GeoSource, Grid, RasterSource
+from ..outputs import RasterDigest, atomic_output, output_lock, raster_check
 from ..region import (
     AuxName,
     Region,
@@ -397,7 +398,8 @@ def build_tile_prior(
 ) -> Path:
     """Write the prior of one imagery tile on exactly its grid (CRS, transform, shape).
 
-    The file is written as ``out`` + ``.partial`` and renamed when complete.
+    The file is written under a temporary name, read back and renamed when complete
+    (:func:`~torchgeo_lsr.outputs.atomic_output`).
     """
     scheme = get_scheme(config.classes)
     grid = Grid.of_raster(tile)
@@ -413,15 +415,18 @@ def build_tile_prior(
         predictor=2 if config.dtype == "uint8" else 3,
         num_threads="ALL_CPUS",
     )
-    partial = out.with_name(out.name + ".partial")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with rasterio.open(partial, "w", **profile) as dst:
+    digest = RasterDigest(out)
+    with (
+        atomic_output(out, digest.check) as partial,
+        rasterio.open(partial, "w", **profile) as dst,
+    ):
         for window, padded in grid.windows(win, margin):
             sample = nlcd[padded]
             layers = {name: src[padded]["mask"] > 0 for name, src in (aux or {}).items()}
             probs, _ = prior_window(sample["mask"], sample["valid"], m, config, layers, margin)
             data = quantize_probs(probs) if config.dtype == "uint8" else probs.numpy()
             dst.write(data, window=window)
+            digest.update(window, data)
             if progress is not None:
                 progress(int(window.width * window.height))
         dst.descriptions = tuple(scheme.names)
@@ -430,7 +435,6 @@ def build_tile_prior(
             LSR_CLASSES=scheme.name,
             LSR_SCALE="1/255" if config.dtype == "uint8" else "1",
         )
-    os.replace(partial, out)
     return out
 
 
@@ -502,6 +506,13 @@ def build_region_priors(
     inputs = fingerprint(region.input_files(config.aux, config.cooccurrence == "estimate"))
     report = PriorReport(matrix=matrix)
     todo = plan_tiles(list(region.images), out_dir, [params, inputs], report)
+    for tile, _, _ in todo:  # refuse before anything is written
+        grid = Grid.of_raster(tile)
+        if isinstance(nlcd, RasterSource) and not nlcd.files_for(grid):
+            raise ValueError(
+                f"{tile}: no NLCD file of {region.root} overlaps this tile "
+                f"({grid.bounds} in {grid.crs}); the NLCD must cover the imagery"
+            )
     total = sum(math.prod(Grid.of_raster(t).shape) for t, _, _ in todo)
     show = sys.stderr.isatty() if progress is None else progress
     with tqdm(total=total, unit="px", unit_scale=True, desc="prior", disable=not show) as bar:
@@ -539,15 +550,16 @@ def build_label_priors(
         grid = Grid.of_raster(tile)
         target = region.read_labels(tile.stem, grid, scheme, coding)
         one_hot = (target[None] == np.arange(len(scheme))[:, None, None]).astype(np.float32)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        partial = out.with_name(out.name + ".partial")
-        with rasterio.open(
-            partial, "w", **grid.profile(len(scheme), "uint8", compress="zstd")
-        ) as dst:
-            dst.write(quantize_probs(torch.from_numpy(one_hot)))
+        data = quantize_probs(torch.from_numpy(one_hot))
+        with (
+            atomic_output(out, raster_check(data, name=out)) as partial,
+            rasterio.open(
+                partial, "w", **grid.profile(len(scheme), "uint8", compress="zstd")
+            ) as dst,
+        ):
+            dst.write(data)
             dst.descriptions = tuple(scheme.names)
             dst.update_tags(**{KEY_TAG: key}, LSR_CLASSES=scheme.name, LSR_SCALE="1/255")
-        os.replace(partial, out)
         report.written.append(out)
     return report
 
@@ -625,22 +637,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         region = open_region_from_args(args)
         if region is None:  # REGION is a required argument of `prior`
             raise ValueError("REGION: required")
-        if args.learned_prior is not None:
-            from .learned import apply_learned_prior
+        with output_lock(args.out, "torchgeo-lsr prior"):
+            if args.learned_prior is not None:
+                from .learned import apply_learned_prior
 
-            report = apply_learned_prior(
-                args.learned_prior,
-                region,
-                args.out,
-                eps=args.eps,
-                window=args.window,
-                progress=progress,
-            )
-        else:
-            report = build_region_priors(region, args.out, config, progress=progress)
+                report = apply_learned_prior(
+                    args.learned_prior,
+                    region,
+                    args.out,
+                    eps=args.eps,
+                    window=args.window,
+                    progress=progress,
+                )
+            else:
+                report = build_region_priors(region, args.out, config, progress=progress)
     except (ValueError, FileNotFoundError) as err:
         print(f"torchgeo-lsr prior: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # a write that failed (full disk, I/O error): not bad input
+        print(f"torchgeo-lsr prior: {err}", file=sys.stderr)
+        return 1
     print(
         f"priors in {args.out}: {len(report.written)} written, {len(report.skipped)} reused "
         f"(classes {config.classes}, co-occurrence {config.cooccurrence}, sigma {config.sigma})"

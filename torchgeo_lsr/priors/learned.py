@@ -12,7 +12,7 @@ then a prior for the other tiles. The input stack, in :func:`input_channel_names
 
 :func:`apply_learned_prior` writes the trained network's prior for every tile of a
 region, like :func:`~torchgeo_lsr.priors.builder.build_region_priors` (same grid, band
-descriptions, ``.partial`` then rename, skip when the key matches).
+descriptions, written atomically, skip when the key matches).
 
 .. versionadded:: 0.1
 """
@@ -33,9 +33,11 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from ..checkpoints import read_checkpoint
 from ..classes import get_scheme
 from ..datasets.base import GeoSource, Grid, warp_to_grid
 from ..losses import smooth_probs
+from ..outputs import RasterDigest, atomic_output
 from ..region import Region, fingerprint, read_label_file
 from .builder import (
     KEY_TAG,
@@ -343,20 +345,20 @@ def _write_tile(
     grid = Grid.of_raster(tile)
     margin = (task.model.receptive_field - 1) // 2
     profile = grid.profile(len(scheme), "float32")
-    partial = out.with_name(out.name + ".partial")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with rasterio.open(partial, "w", **profile) as dst:
+    digest = RasterDigest(out)
+    with atomic_output(out, digest.check) as partial, rasterio.open(partial, "w", **profile) as dst:
         for win, padded in grid.windows(window, margin):
             h, w = int(win.height), int(win.width)
             x = inputs.stack(padded)[None].to(device)
             with torch.inference_mode():
                 probs = task.predict_prior(x, eps)[0, :, margin : margin + h, margin : margin + w]
-            dst.write(probs.float().cpu().numpy(), window=win)
+            data = probs.float().cpu().numpy()
+            dst.write(data, window=win)
+            digest.update(win, data)
         dst.descriptions = tuple(scheme.names)
         dst.update_tags(
             **{KEY_TAG: key}, LSR_CLASSES=scheme.name, LSR_SCALE="1", LSR_PRIOR="learned"
         )
-    os.replace(partial, out)
 
 
 def apply_learned_prior(
@@ -377,7 +379,7 @@ def apply_learned_prior(
     band per class (descriptions = class names): the network's softmax, smoothed as
     ``(p + eps) / (1 + K eps)``. Tiles are processed in windows of ``window`` px, each
     read with a margin of half the network's receptive field, so a window's edge sees the
-    same context as its interior. Files are written as ``.partial`` and renamed; a tile
+    same context as its interior. Files are written atomically (read back, renamed); a tile
     whose output carries the same key (checkpoint bytes, input settings, source files,
     ``eps``) is skipped.
 
@@ -406,11 +408,19 @@ def apply_learned_prior(
     checkpoint, region, out_dir = Path(checkpoint), Region.open(region), Path(out_dir)
     if window < 16:
         raise ValueError(f"window must be >= 16 px, got {window}")
+    state = read_checkpoint(checkpoint, "learned prior")
     if config is None:
-        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
         config = prior_config_from_hparams(state.get("datamodule_hyper_parameters", {}))
     device = torch.device(device)
-    task = LearnedPriorTask.load_from_checkpoint(checkpoint, map_location=device, weights_only=True)
+    try:
+        task = LearnedPriorTask.load_from_checkpoint(
+            checkpoint, map_location=device, weights_only=True
+        )
+    except (TypeError, KeyError, RuntimeError) as err:
+        raise ValueError(
+            f"learned prior {checkpoint}: not a LearnedPriorTask checkpoint "
+            f"({str(err).splitlines()[0][:120]})"
+        ) from None
     task.eval()
     inputs = LearnedPriorInputs(region, config)
     hp = task.hparams
