@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -26,7 +26,7 @@ from ..samplers import (
     TileQuotaSampler,
 )
 
-__all__ = ["LSRDataModule", "band_statistics", "dihedral_augment"]
+__all__ = ["LSRDataModule", "ResumableLoader", "band_statistics", "dihedral_augment"]
 
 PathList = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
 
@@ -109,6 +109,46 @@ def dihedral_augment(
             parts.append(torch.rot90(x, d % 4, dims=(-2, -1)))
         out[key] = torch.stack(parts)
     return out
+
+
+class ResumableLoader(DataLoader[dict[str, Tensor]]):
+    """A training loader that Lightning resumes mid-epoch exactly.
+
+    Lightning saves a loader's :meth:`state_dict` in every checkpoint and gives it back
+    with :meth:`load_state_dict` on resume. The state is ``(epoch, batches trained this
+    epoch)``, read from the attached trainer's progress (not from the batches this loader
+    handed out, which run one ahead of training because Lightning prefetches); on resume
+    the sampler redraws that epoch and skips the batches already trained on, so a run
+    killed at any step and resumed trains on exactly the batches of an uninterrupted one.
+
+    Args:
+        *args: :class:`~torch.utils.data.DataLoader` arguments.
+        progress: returns ``(epoch, batches trained this epoch)``; None saves ``(0, 0)``.
+        **kwargs: :class:`~torch.utils.data.DataLoader` keyword arguments; its sampler
+            (or batch sampler) must have ``resume_at`` (this package's samplers do).
+    """
+
+    def __init__(
+        self, *args: Any, progress: Callable[[], tuple[int, int]] | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.progress = progress
+
+    def state_dict(self) -> dict[str, int]:
+        """``{"epoch": e, "batches": n}``: n batches of epoch e are trained on."""
+        epoch, batches = self.progress() if self.progress is not None else (0, 0)
+        return {"epoch": int(epoch), "batches": int(batches)}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        """Make the next iteration of ``state["epoch"]`` skip its trained batches."""
+        batch_sampler = getattr(self.batch_sampler, "resume_at", None)
+        if batch_sampler is not None:  # a batch sampler of our own: skip whole batches
+            batch_sampler(state["epoch"], state["batches"])
+            return
+        resume = getattr(self.sampler, "resume_at", None)
+        if resume is None:
+            raise TypeError(f"{type(self.sampler).__name__} cannot resume mid-epoch")
+        resume(state["epoch"], state["batches"] * int(self.batch_size or 1))
 
 
 class LSRDataModule(BaseDataModule):
@@ -263,7 +303,18 @@ class LSRDataModule(BaseDataModule):
             raise RuntimeError("call setup() before asking for a dataloader")
         return dataset
 
-    def _loader(self, dataset: PatchDataset, sampler: Any) -> DataLoader[dict[str, Tensor]]:
+    def _loader(
+        self, dataset: PatchDataset, sampler: Any, resumable: bool = False
+    ) -> DataLoader[dict[str, Tensor]]:
+        if resumable:
+            return ResumableLoader(
+                dataset,
+                batch_size=self.batch_size,
+                sampler=sampler,
+                num_workers=self.num_workers,
+                persistent_workers=self.num_workers > 0,
+                progress=self._progress,
+            )
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
@@ -271,6 +322,14 @@ class LSRDataModule(BaseDataModule):
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
         )
+
+    def _progress(self) -> tuple[int, int]:
+        """``(epoch, batches trained on this epoch)`` of the attached trainer."""
+        trainer = self.trainer
+        if trainer is None:
+            return 0, 0
+        current = trainer.fit_loop.epoch_loop.batch_progress.current
+        return trainer.current_epoch, int(getattr(current, "processed", current.completed))
 
     @staticmethod
     def _shapes(dataset: PatchDataset) -> list[tuple[int, int]]:
@@ -304,21 +363,22 @@ class LSRDataModule(BaseDataModule):
         match self.train_sampler:
             case "per_tile":
                 quota = math.ceil(self.patches_per_tile / world)
-                return self._loader(ds, TileQuotaSampler(shapes, size, quota, seed))
+                return self._loader(ds, TileQuotaSampler(shapes, size, quota, seed), True)
             case "mixed_batch":
                 batches = max(1, math.ceil(self.train_length / self.batch_size / world))
                 batch_sampler = MixedTileBatchSampler(
                     shapes, size, self.batch_size, batches, seed=seed
                 )
-                return DataLoader(
+                return ResumableLoader(
                     ds,
                     batch_sampler=batch_sampler,
                     num_workers=self.num_workers,
                     persistent_workers=self.num_workers > 0,
+                    progress=self._progress,
                 )
             case _:
                 length = math.ceil(self.train_length / world)
-                return self._loader(ds, RandomPatchSampler(shapes, size, length, seed))
+                return self._loader(ds, RandomPatchSampler(shapes, size, length, seed), True)
 
     def _grid_loader(
         self, dataset: object, stride: int | None = None
@@ -352,5 +412,12 @@ class LSRDataModule(BaseDataModule):
         std = self.std.to(image.device).reshape(view)
         batch["image"] = (image - mean) / std
         if self.augment and self.trainer is not None and self.trainer.training:
-            batch = dihedral_augment(batch)
+            # drawn from (seed, rank, step), not the global stream: a resumed run draws
+            # the same flips as an uninterrupted one
+            rank = getattr(self.trainer, "global_rank", 0)
+            step = getattr(self.trainer, "global_step", 0)
+            generator = torch.Generator().manual_seed(
+                (self.seed * 1_000_003 + rank * 7919 + step) % (2**63)
+            )
+            batch = dihedral_augment(batch, generator)
         return batch

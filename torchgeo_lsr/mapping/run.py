@@ -45,7 +45,9 @@ from tqdm.auto import tqdm
 from .._choices import LRSchedule, WarmupLoss, check_choice
 from ..classes import get_scheme, labels_to_classes
 from ..datasets.base import Grid
+from ..interrupt import Interrupted, StopAtStep, graceful_signals
 from ..losses import DEFAULT_SMOOTHING, LossName
+from ..outputs import WriteError, atomic_output, output_lock, publish, write_json, write_text
 from ..priors.builder import (
     PriorConfig,
     build_label_priors,
@@ -353,24 +355,30 @@ def train(
             "pytorch-lightning_version": lightning.__version__,
             NORMALIZATION_KEY: dataclasses.asdict(norm),
         }
-        partial = ckpt_dir / "final.ckpt.partial"
-        torch.save(state, partial)
-        os.replace(partial, final)
-        marker.write_text(key)
+        with atomic_output(final, _checkpoint_check) as partial:
+            torch.save(state, partial)
+        write_text(marker, key)
         return final
     dm.setup("fit")
+    # every checkpoint resumes exactly, mid-epoch too (LSRDataModule's ResumableLoader)
     checkpoint = ModelCheckpoint(
         dirpath=ckpt_dir,
         save_last=True,
         save_top_k=0,
         every_n_train_steps=max(1, min(50, config.steps // 4)),
+        enable_version_counter=False,
     )
+    last = ckpt_dir / "last.ckpt"
     trainer = _trainer(
         config,
         max_steps=config.steps,
         limit_val_batches=8,
         log_every_n_steps=min(10, config.epoch_steps()),
-        callbacks=[checkpoint, CheckpointEntry(NORMALIZATION_KEY, dataclasses.asdict(norm))],
+        callbacks=[
+            checkpoint,
+            CheckpointEntry(NORMALIZATION_KEY, dataclasses.asdict(norm)),
+            StopAtStep(last),  # SIGTERM / SIGINT: save last.ckpt at the step's end, stop
+        ],
         logger=_logger(out),
         enable_progress_bar=progress,
         deterministic=True,
@@ -379,21 +387,28 @@ def train(
     )
     # Under DDP every rank takes the same decision: rank 0 decides and removes a stale
     # last.ckpt before the other ranks start (they are launched inside fit()).
-    last = ckpt_dir / "last.ckpt"
     resuming = last.exists() and marker.exists() and marker.read_text().strip() == "running:" + key
     if trainer.is_global_zero:
         ckpt_dir.mkdir(parents=True, exist_ok=True)
         if not resuming:
             last.unlink(missing_ok=True)
-        marker.write_text("running:" + key)
+        write_text(marker, "running:" + key)
     trainer.fit(task, datamodule=dm, ckpt_path=str(last) if resuming else None)
-    partial = ckpt_dir / "final.ckpt.partial"
-    trainer.save_checkpoint(partial)
+    partial = ckpt_dir / ".final.ckpt.partial"  # one name for every rank (the --out is locked)
+    trainer.save_checkpoint(partial)  # every rank takes part; rank 0 writes
     if trainer.is_global_zero:
-        os.replace(partial, final)
-        marker.write_text(key)
+        publish(partial, final, _checkpoint_check)
+        write_text(marker, key)
     trainer.strategy.barrier()
     return final
+
+
+def _checkpoint_check(path: Path) -> None:
+    """A written checkpoint loads (a full disk truncates it)."""
+    try:
+        torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise WriteError(f"{path}: checkpoint unreadable after writing ({err})") from None
 
 
 def _logger(out: Path) -> Any:
@@ -413,6 +428,15 @@ def _load_model(checkpoint: Path) -> Any:
     )
     task.eval()
     return task
+
+
+def _weights_digest(task: Any) -> str:
+    """A hash of the network's weights: the same weights give the same maps and keys."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(task.model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
 
 
 #: Regions whose q (uint16 codes) fits in this many bytes keep it in memory between the
@@ -471,7 +495,7 @@ def predict_region(
     task = _load_model(checkpoint)
     margin = (task.model.receptive_field - 1) // 2
     tiles = list(region.images)
-    ckpt_key = _key(checkpoint.stat().st_size, checkpoint.stat().st_mtime_ns, config.window, norm)
+    ckpt_key = _key(_weights_digest(task), config.window, norm)
     work = out / "work" / "q"
     grids = {tile.stem: Grid.of_raster(tile) for tile in tiles}
 
@@ -578,7 +602,16 @@ def map_region(
     """
     config = config or MapConfig()
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    with output_lock(out, "torchgeo-lsr map"):
+        return _map_region(region, out, config, progress)
+
+
+def _map_region(
+    region: Region | str | os.PathLike[str] | None,
+    out: Path,
+    config: MapConfig,
+    progress: bool | None,
+) -> dict[str, Any]:
     show = sys.stderr.isatty() if progress is None else progress
     timer = _Timer()
     t0 = time.perf_counter()
@@ -600,6 +633,9 @@ def map_region(
             )
         except ValueError as err:
             raise ValueError(f"--classes {config.classes}: {err}") from None
+    # the summary describes one finished run: a run that stops leaves none, never an
+    # older run's beside this run's maps
+    (out / "summary.json").unlink(missing_ok=True)
 
     start = time.perf_counter()
     aux = region.available_aux() if config.prior == "handmade" else ()
@@ -669,9 +705,7 @@ def map_region(
                 )
         summary["metrics"] = metrics
     timer("total_s", t0)
-    partial = out / "summary.json.partial"
-    partial.write_text(json.dumps(summary, indent=2) + "\n")
-    os.replace(partial, out / "summary.json")
+    write_json(out / "summary.json", summary)
     return summary
 
 
@@ -716,15 +750,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     overrides = {name: getattr(args, name) for name in fields}
     try:
-        if args.config:
-            config = MapConfig.from_yaml(args.config, **overrides)
-        else:
-            config = MapConfig(**{k: v for k, v in overrides.items() if v is not None})
-        region = open_region_from_args(args)
-        summary = map_region(region, args.out, config, progress=False if args.no_progress else None)
+        with graceful_signals():
+            if args.config:
+                config = MapConfig.from_yaml(args.config, **overrides)
+            else:
+                config = MapConfig(**{k: v for k, v in overrides.items() if v is not None})
+            region = open_region_from_args(args)
+            progress = False if args.no_progress else None
+            summary = map_region(region, args.out, config, progress=progress)
     except (ValueError, FileNotFoundError) as err:
         print(f"torchgeo-lsr map: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # a write that failed (full disk, I/O error): not bad input
+        print(f"torchgeo-lsr map: {err}", file=sys.stderr)
+        return 1
+    except Interrupted as stop:
+        print(f"torchgeo-lsr map: {stop}; rerun the same command to resume", file=sys.stderr)
+        return stop.exit_code
     if not summary:  # a DDP rank other than 0
         return 0
     print(f"map of {summary['region']} in {args.out}: q.vrt, r.vrt, quicklook.png, summary.json")

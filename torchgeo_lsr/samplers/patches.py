@@ -11,10 +11,12 @@ TorchGeo line.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 import torch
 from torch.utils.data import Sampler
+
+T = TypeVar("T")
 
 __all__ = ["GridPatchSampler", "PatchIndex", "RandomPatchSampler", "grid_offsets"]
 
@@ -41,7 +43,34 @@ def _check(shapes: Sequence[tuple[int, int]], size: int) -> None:
         )
 
 
-class RandomPatchSampler(Sampler[PatchIndex]):
+class _Resumable:
+    """Lets an epoch's iteration start part-way, with the same draws as a full one.
+
+    :meth:`resume_at` asks the next iteration of ``epoch`` to skip its first ``items``
+    (patches, or batches for a batch sampler): they are drawn, so the random stream is
+    the same as in an uninterrupted epoch, but not yielded. This is how a training run
+    killed mid-epoch resumes exactly (see
+    :class:`~torchgeo_lsr.datamodules.ResumableLoader`).
+    """
+
+    epoch: int
+    _skip: dict[int, int]
+
+    def resume_at(self, epoch: int, items: int) -> None:
+        """Skip the first ``items`` of the next iteration of ``epoch``."""
+        if items < 0:
+            raise ValueError(f"items must be >= 0, got {items}")
+        self._skip = {int(epoch): int(items)}
+
+    def _skipping(self, items: Iterator[T]) -> Iterator[T]:
+        skip = getattr(self, "_skip", {}).pop(self.epoch, 0)
+        self._skip = {}
+        for i, item in enumerate(items):
+            if i >= skip:
+                yield item
+
+
+class RandomPatchSampler(_Resumable, Sampler[PatchIndex]):
     """Random patches fully inside their tile, tiles drawn in proportion to their area.
 
     Consecutive draws are independent, so every batch mixes tiles (QR/RQ's batch
@@ -76,6 +105,10 @@ class RandomPatchSampler(Sampler[PatchIndex]):
 
     def __iter__(self) -> Iterator[PatchIndex]:
         """Yield ``length`` random patch locations."""
+        yield from self._skipping(self._draw())
+        self.epoch += 1
+
+    def _draw(self) -> Iterator[PatchIndex]:
         g = torch.Generator().manual_seed(self.seed + self.epoch)
         tiles = torch.multinomial(self.weights, self.length, replacement=True, generator=g)
         u = torch.rand(self.length, 2, generator=g, dtype=torch.float64)
@@ -84,7 +117,6 @@ class RandomPatchSampler(Sampler[PatchIndex]):
             row = int(ur * (h - self.patch_size + 1))
             col = int(uc * (w - self.patch_size + 1))
             yield PatchIndex(t, row, col, self.patch_size)
-        self.epoch += 1
 
     def __len__(self) -> int:
         """Patches per epoch."""
@@ -98,7 +130,7 @@ def _random_patch(shape: tuple[int, int], size: int, tile: int, g: torch.Generat
     return PatchIndex(tile, row, col, size)
 
 
-class TileQuotaSampler(Sampler[PatchIndex]):
+class TileQuotaSampler(_Resumable, Sampler[PatchIndex]):
     """Exactly ``per_tile`` random patches from every tile per epoch (paper: 400).
 
     Patches are interleaved across tiles in a random order, so any run of consecutive
@@ -129,18 +161,21 @@ class TileQuotaSampler(Sampler[PatchIndex]):
 
     def __iter__(self) -> Iterator[PatchIndex]:
         """Yield ``per_tile`` patches of every tile, shuffled together."""
+        yield from self._skipping(self._draw())
+        self.epoch += 1
+
+    def _draw(self) -> Iterator[PatchIndex]:
         g = torch.Generator().manual_seed(self.seed + self.epoch)
         tiles = torch.arange(len(self.shapes)).repeat(self.per_tile)
         for t in tiles[torch.randperm(len(tiles), generator=g)].tolist():
             yield _random_patch(self.shapes[t], self.patch_size, t, g)
-        self.epoch += 1
 
     def __len__(self) -> int:
         """Patches per epoch."""
         return self.per_tile * len(self.shapes)
 
 
-class MixedTileBatchSampler(Sampler[list[PatchIndex]]):
+class MixedTileBatchSampler(_Resumable, Sampler[list[PatchIndex]]):
     r"""Batches of random patches, each batch drawn from as many distinct tiles as possible.
 
     Every batch takes its patches from ``min(batch_size, tiles_per_batch, #tiles)``
@@ -186,6 +221,10 @@ class MixedTileBatchSampler(Sampler[list[PatchIndex]]):
 
     def __iter__(self) -> Iterator[list[PatchIndex]]:
         """Yield ``length`` batches of patch locations."""
+        yield from self._skipping(self._draw())
+        self.epoch += 1
+
+    def _draw(self) -> Iterator[list[PatchIndex]]:
         g = torch.Generator().manual_seed(self.seed + self.epoch)
         for _ in range(self.length):
             tiles = torch.randperm(len(self.shapes), generator=g)[: self.tiles_per_batch].tolist()
@@ -193,7 +232,6 @@ class MixedTileBatchSampler(Sampler[list[PatchIndex]]):
                 _random_patch(self.shapes[t], self.patch_size, t, g)
                 for t in (tiles[i % len(tiles)] for i in range(self.batch_size))
             ]
-        self.epoch += 1
 
     def __len__(self) -> int:
         """Batches per epoch."""
