@@ -25,7 +25,7 @@ import torchgeo_lsr.trainers  # noqa: F401
 from . import __version__
 from ._compat import BaseTask
 
-__all__ = ["LIGHTNING_SUBCOMMANDS", "TOOLS", "lightning_main", "main"]
+__all__ = ["LIGHTNING_SUBCOMMANDS", "TOOLS", "LSRLightningCLI", "lightning_main", "main"]
 
 #: Subcommands handled by Lightning.
 LIGHTNING_SUBCOMMANDS = ("fit", "validate", "test", "predict")
@@ -70,6 +70,30 @@ GDAL_ENV = {
 }
 
 
+class LSRLightningCLI(LightningCLI):
+    """TorchGeo's LightningCLI, with runs that stop cleanly and resume exactly.
+
+    For ``fit``: SIGTERM / SIGINT save ``last.ckpt`` at the end of the current step (at a
+    point the data stream restarts from, :class:`~torchgeo_lsr.interrupt.ResumeCheckpoint`)
+    and raise :class:`~torchgeo_lsr.interrupt.Interrupted` (exit 143 / 130 from
+    :func:`main`); ``--ckpt_path last`` resumes from it. Checkpoints never get ``-v1``
+    twins: a rerun into the same directory replaces the killed run's files.
+    """
+
+    def _run_subcommand(self, subcommand: str) -> None:
+        from lightning.pytorch.callbacks import ModelCheckpoint
+
+        from .interrupt import ResumeCheckpoint, graceful_signals
+
+        if subcommand == "fit":
+            for callback in self.trainer.callbacks:  # type: ignore[attr-defined]
+                if isinstance(callback, ModelCheckpoint):
+                    callback._enable_version_counter = False
+            self.trainer.callbacks.append(ResumeCheckpoint())  # type: ignore[attr-defined]
+        with graceful_signals():
+            super()._run_subcommand(subcommand)
+
+
 def lightning_main(args: ArgsType = None) -> LightningCLI:
     """Run a Lightning subcommand (``fit``, ``validate``, ``test``, ``predict``).
 
@@ -80,7 +104,7 @@ def lightning_main(args: ArgsType = None) -> LightningCLI:
         The finished CLI object (its ``trainer``, ``model`` and ``datamodule``).
     """
     os.environ.update(GDAL_ENV)
-    return LightningCLI(
+    return LSRLightningCLI(
         model_class=BaseTask,
         datamodule_class=BaseDataModule,
         seed_everything_default=0,
@@ -128,7 +152,14 @@ def main(argv: Sequence[str] | None = None) -> int | None:
         return 0
     if args[0] in LIGHTNING_SUBCOMMANDS:
         # Let Lightning read sys.argv itself when we were called as a script.
-        lightning_main(None if argv is None else args)
+        from .interrupt import Interrupted
+
+        try:
+            lightning_main(None if argv is None else args)
+        except Interrupted as stop:
+            resume = " (rerun with --ckpt_path last to resume)" if stop.checkpoint else ""
+            print(f"torchgeo-lsr {args[0]}: {stop}{resume}", file=sys.stderr)
+            return stop.exit_code
         return 0
     if args[0] in TOOLS:
         return _tool(args[0])(args[1:])

@@ -3,7 +3,7 @@
 A batch scheduler preempting a job sends SIGTERM; a person presses Ctrl-C (SIGINT).
 Inside :func:`graceful_signals` either signal raises :class:`Interrupted`, whose
 :attr:`~Interrupted.exit_code` is ``128 + signum``, as a shell reports a process killed
-by that signal. While a Lightning training run carries a :class:`StopAtStep` callback the
+by that signal. While a Lightning training run carries a :class:`ResumeCheckpoint` callback the
 exception is deferred to the end of the current training step, where the callback first
 saves the run's ``last.ckpt`` (which resumes exactly, see
 :class:`~torchgeo_lsr.datamodules.ResumableLoader`); elsewhere (building priors,
@@ -26,7 +26,7 @@ from typing import Any
 
 from lightning.pytorch import Callback, LightningModule, Trainer
 
-__all__ = ["Interrupted", "StopAtStep", "graceful_signals"]
+__all__ = ["Interrupted", "ResumeCheckpoint", "graceful_signals", "raise_if_pending"]
 
 
 class Interrupted(BaseException):
@@ -61,7 +61,7 @@ _STATE = _State()
 
 def _handler(signum: int, frame: FrameType | None) -> None:
     if _STATE.deferring and _STATE.pending is None:
-        _STATE.pending = signum  # StopAtStep saves and raises at the end of this step
+        _STATE.pending = signum  # ResumeCheckpoint saves and raises at the end of this step
         return
     raise Interrupted(signum)
 
@@ -87,19 +87,51 @@ def graceful_signals() -> Iterator[None]:
         _STATE.pending = None
 
 
-class StopAtStep(Callback):
-    """Defers a signal to the end of the training step, saves ``last``, then stops.
+def raise_if_pending(saved: Path | None = None) -> None:
+    """Raise :class:`Interrupted` for a signal that arrived while it was deferred.
+
+    A signal in the last training step cannot be honoured there (the run is about to end);
+    the caller finishes its write and then calls this, so the signal is never lost.
+    """
+    signum = _STATE.pending
+    if signum is not None:
+        _STATE.pending = None
+        raise Interrupted(signum, saved)
+
+
+class ResumeCheckpoint(Callback):
+    """Saves ``last`` where a rerun resumes exactly: every ``every_n_steps`` and on a signal.
+
+    A checkpoint is only ever written at the end of a training step that is *not* the last
+    of its epoch: Lightning restores a checkpoint taken at an epoch's last batch into the
+    wrong epoch (the next epoch's data, warm-up and validation shift by one), so a save
+    due there moves to the end of the next step. With the loader's state
+    (:class:`~torchgeo_lsr.datamodules.ResumableLoader`) every checkpoint this callback
+    writes resumes bit for bit. A signal (inside :func:`graceful_signals`) saves and
+    raises :class:`Interrupted`; one in the run's last step is left pending for
+    :func:`raise_if_pending`.
 
     Args:
-        last: where to save the checkpoint; None to save nothing (just stop).
+        last: where to save (a temporary name beside it, then renamed); None: the
+            ``last.ckpt`` of the trainer's first :class:`ModelCheckpoint` (what
+            ``--ckpt_path last`` finds), else ``default_root_dir/checkpoints/last.ckpt``.
+        every_n_steps: save every this many optimizer steps; None only on a signal.
     """
 
-    def __init__(self, last: str | Path | None) -> None:
-        self.last = None if last is None else Path(last)
+    def __init__(self, last: str | Path | None = None, every_n_steps: int | None = None) -> None:
+        if every_n_steps is not None and every_n_steps < 1:
+            raise ValueError(f"every_n_steps must be >= 1 or None, got {every_n_steps}")
+        self._given = None if last is None else Path(last)
+        self.last = self._given or Path("last.ckpt")
+        self.every_n_steps = every_n_steps
+        self._saved_step = -1
 
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        """From here on a signal waits for the end of the step."""
+        """From here on a signal waits for the end of a step."""
         _STATE.deferring += 1
+        self._saved_step = trainer.global_step
+        if self._given is None:
+            self.last = _last_path(trainer)
 
     def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         """Signals stop at once again."""
@@ -114,13 +146,49 @@ class StopAtStep(Callback):
     def on_train_batch_end(
         self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, idx: int
     ) -> None:
-        """After a signal: save ``last`` and raise :class:`Interrupted`."""
+        """Save when due (or after a signal, then raise), unless this ends an epoch."""
+        if idx + 1 >= trainer.num_training_batches:
+            return  # an epoch's last batch: not a point Lightning resumes from exactly
+        step = trainer.global_step
+        if trainer.max_steps > 0 and step >= trainer.max_steps:
+            return  # the run ends here; the caller writes its final result
         signum = _STATE.pending
-        if signum is None:
+        due = self.every_n_steps is not None and step - self._saved_step >= self.every_n_steps
+        if signum is None and not due:
             return
-        _STATE.pending = None
-        saved = None
-        if self.last is not None:
-            trainer.save_checkpoint(self.last)
-            saved = self.last
-        raise Interrupted(signum, saved)
+        self._save(trainer)
+        if signum is not None:
+            _STATE.pending = None
+            raise Interrupted(signum, self.last)
+
+    def _save(self, trainer: Trainer) -> None:
+        from .outputs import publish
+
+        self.last.parent.mkdir(parents=True, exist_ok=True)
+        partial = self.last.with_name(f".{self.last.name}.partial")  # the --out is locked
+        trainer.save_checkpoint(partial)  # every rank takes part; rank 0 writes
+        if trainer.is_global_zero:
+            publish(partial, self.last, _loads)
+        trainer.strategy.barrier()
+        self._saved_step = trainer.global_step
+
+
+def _last_path(trainer: Trainer) -> Path:
+    """Where ``--ckpt_path last`` looks first: the first ModelCheckpoint's ``last.ckpt``."""
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    for callback in trainer.checkpoint_callbacks:
+        if isinstance(callback, ModelCheckpoint) and callback.dirpath:
+            name = callback.CHECKPOINT_NAME_LAST + callback.FILE_EXTENSION
+            return Path(callback.dirpath) / name
+    return Path(trainer.default_root_dir) / "checkpoints" / "last.ckpt"
+
+
+def _loads(path: Path) -> None:
+    from .checkpoints import read_checkpoint
+    from .outputs import WriteError
+
+    try:
+        read_checkpoint(path, "checkpoint")
+    except ValueError as err:
+        raise WriteError(f"{path}: unreadable after writing ({err})") from None

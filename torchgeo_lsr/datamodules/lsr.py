@@ -123,20 +123,39 @@ class ResumableLoader(DataLoader[dict[str, Tensor]]):
 
     Args:
         *args: :class:`~torch.utils.data.DataLoader` arguments.
-        progress: returns ``(epoch, batches trained this epoch)``; None saves ``(0, 0)``.
+        progress: returns ``(epoch, batches trained this epoch)``, or None outside a
+            trainer (then the sampler counts its own epochs and ``(0, 0)`` is saved).
         **kwargs: :class:`~torch.utils.data.DataLoader` keyword arguments; its sampler
             (or batch sampler) must have ``resume_at`` (this package's samplers do).
     """
 
     def __init__(
-        self, *args: Any, progress: Callable[[], tuple[int, int]] | None = None, **kwargs: Any
+        self, *args: Any, progress: Callable[[], tuple[int, int] | None] | None = None, **kwargs: Any
     ) -> None:
         super().__init__(*args, **kwargs)
         self.progress = progress
 
+    def __iter__(self) -> Any:
+        """Iterate the trainer's current epoch.
+
+        The epoch is set on the sampler and on the batch sampler here, from the trainer's
+        progress: Lightning sets it only on ``loader.sampler`` (not on a batch sampler of
+        our own), and a sampler's own count advances only when an iteration is exhausted,
+        which Lightning does not always do.
+        """
+        progress = self.progress() if self.progress is not None else None
+        if progress is not None:  # under a trainer
+            epoch, _ = progress
+            for sampler in {id(s): s for s in (self.sampler, self.batch_sampler)}.values():
+                set_epoch = getattr(sampler, "set_epoch", None)
+                if callable(set_epoch):
+                    set_epoch(epoch)
+        return super().__iter__()
+
     def state_dict(self) -> dict[str, int]:
         """``{"epoch": e, "batches": n}``: n batches of epoch e are trained on."""
-        epoch, batches = self.progress() if self.progress is not None else (0, 0)
+        progress = self.progress() if self.progress is not None else None
+        epoch, batches = progress if progress is not None else (0, 0)
         return {"epoch": int(epoch), "batches": int(batches)}
 
     def load_state_dict(self, state: dict[str, int]) -> None:
@@ -323,12 +342,13 @@ class LSRDataModule(BaseDataModule):
             persistent_workers=self.num_workers > 0,
         )
 
-    def _progress(self) -> tuple[int, int]:
-        """``(epoch, batches trained on this epoch)`` of the attached trainer."""
+    def _progress(self) -> tuple[int, int] | None:
+        """``(epoch, batches trained on this epoch)`` of the attached trainer, if any."""
         trainer = self.trainer
-        if trainer is None:
-            return 0, 0
-        current = trainer.fit_loop.epoch_loop.batch_progress.current
+        loop = getattr(trainer, "fit_loop", None)
+        if trainer is None or loop is None:
+            return None
+        current = loop.epoch_loop.batch_progress.current
         return trainer.current_epoch, int(getattr(current, "processed", current.completed))
 
     @staticmethod

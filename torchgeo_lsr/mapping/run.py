@@ -45,9 +45,9 @@ from tqdm.auto import tqdm
 from .._choices import LRSchedule, WarmupLoss, check_choice
 from ..classes import get_scheme, labels_to_classes
 from ..datasets.base import Grid
-from ..interrupt import Interrupted, StopAtStep, graceful_signals
+from ..interrupt import Interrupted, ResumeCheckpoint, graceful_signals, raise_if_pending
 from ..losses import DEFAULT_SMOOTHING, LossName
-from ..outputs import WriteError, atomic_output, output_lock, publish, write_json, write_text
+from ..outputs import WriteError, atomic_output, output_lock, write_json, write_text
 from ..priors.builder import (
     PriorConfig,
     build_label_priors,
@@ -298,7 +298,6 @@ def train(
     region = Region.open(region)
     norm = norm or Normalization.of(region, config.normalize, config.init_from)
     from lightning.pytorch import seed_everything
-    from lightning.pytorch.callbacks import ModelCheckpoint
 
     from ..datamodules import LSRDataModule
     from ..trainers import LabelSuperResolutionTask
@@ -346,28 +345,11 @@ def train(
         init_checkpoint=config.init_from,
     )
     if config.steps == 0:  # the given network as it is
-        import lightning
-
         ckpt_dir.mkdir(parents=True, exist_ok=True)
-        state = {
-            "state_dict": task.state_dict(),
-            "hyper_parameters": dict(task.hparams),
-            "pytorch-lightning_version": lightning.__version__,
-            NORMALIZATION_KEY: dataclasses.asdict(norm),
-        }
-        with atomic_output(final, _checkpoint_check) as partial:
-            torch.save(state, partial)
+        _save_model(task, norm, final)
         write_text(marker, key)
         return final
     dm.setup("fit")
-    # every checkpoint resumes exactly, mid-epoch too (LSRDataModule's ResumableLoader)
-    checkpoint = ModelCheckpoint(
-        dirpath=ckpt_dir,
-        save_last=True,
-        save_top_k=0,
-        every_n_train_steps=max(1, min(50, config.steps // 4)),
-        enable_version_counter=False,
-    )
     last = ckpt_dir / "last.ckpt"
     trainer = _trainer(
         config,
@@ -375,11 +357,13 @@ def train(
         limit_val_batches=8,
         log_every_n_steps=min(10, config.epoch_steps()),
         callbacks=[
-            checkpoint,
             CheckpointEntry(NORMALIZATION_KEY, dataclasses.asdict(norm)),
-            StopAtStep(last),  # SIGTERM / SIGINT: save last.ckpt at the step's end, stop
+            # last.ckpt every few steps and on SIGTERM / SIGINT, only where a rerun
+            # resumes bit for bit (LSRDataModule's ResumableLoader holds the data stream)
+            ResumeCheckpoint(last, every_n_steps=max(1, min(50, config.steps // 4))),
         ],
         logger=_logger(out),
+        enable_checkpointing=False,  # ResumeCheckpoint saves last.ckpt; final.ckpt below
         enable_progress_bar=progress,
         deterministic=True,
         default_root_dir=out,
@@ -394,13 +378,28 @@ def train(
             last.unlink(missing_ok=True)
         write_text(marker, "running:" + key)
     trainer.fit(task, datamodule=dm, ckpt_path=str(last) if resuming else None)
-    partial = ckpt_dir / ".final.ckpt.partial"  # one name for every rank (the --out is locked)
-    trainer.save_checkpoint(partial)  # every rank takes part; rank 0 writes
     if trainer.is_global_zero:
-        publish(partial, final, _checkpoint_check)
+        # the model alone (weights, hyper-parameters, normalisation): the same weights give
+        # the same bytes, however often the run was stopped and resumed
+        _save_model(task, norm, final)
         write_text(marker, key)
     trainer.strategy.barrier()
+    raise_if_pending(final)  # a signal in the last step: the result is saved, now stop
     return final
+
+
+def _save_model(task: Any, norm: Normalization, final: Path) -> None:
+    """Write ``final``: a checkpoint ``load_from_checkpoint`` reads, without loop state."""
+    import lightning
+
+    state = {
+        "state_dict": {k: v.detach().cpu() for k, v in task.state_dict().items()},
+        "hyper_parameters": dict(task.hparams),
+        "pytorch-lightning_version": lightning.__version__,
+        NORMALIZATION_KEY: dataclasses.asdict(norm),
+    }
+    with atomic_output(final, _checkpoint_check) as partial, open(partial, "wb") as f:
+        torch.save(state, f)  # to a file object: the archive is not named after `partial`
 
 
 def _checkpoint_check(path: Path) -> None:
