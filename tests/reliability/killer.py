@@ -1,7 +1,8 @@
 """Kill a ``torchgeo-lsr`` process at an exact point, as ``kill -9`` would.
 
 Run as ``python killer.py SPEC_JSON ARGS...`` (``ARGS`` as for ``torchgeo-lsr``), with
-``SPEC = {"publish": n}``: the process sends itself SIGKILL when it is about to publish
+``SPEC = {"publish": n, "signal": "SIGKILL"}``: the process sends itself the signal
+(default SIGKILL) when it is about to publish
 its n-th file (the file is written under its temporary name, not yet renamed: the worst
 moment for an atomic writer). Every output of ``prior`` and ``map`` goes through
 :func:`torchgeo_lsr.outputs.publish`, so the n-th publish is a point in a known stage.
@@ -23,7 +24,7 @@ from typing import Any
 
 from lightning.pytorch import Callback, LightningModule, Trainer
 
-KILLED_MARK = "killer: SIGKILL before publishing "
+KILLED_MARK = "killer: signalled before publishing "
 
 
 def _die(what: str, signum: int = signal.SIGKILL) -> None:
@@ -61,7 +62,7 @@ def main() -> int | None:
     def publish(tmp: Any, target: Any, check: Any = None) -> Path:
         count["n"] += 1
         if count["n"] == spec["publish"]:
-            _die(str(target))
+            _die(str(target), int(getattr(signal, spec.get("signal", "SIGKILL"))))
         return real(tmp, target, check)
 
     outputs.publish = publish  # type: ignore[assignment]
