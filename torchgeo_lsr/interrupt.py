@@ -54,6 +54,7 @@ class _State:
     def __init__(self) -> None:
         self.pending: int | None = None
         self.deferring = 0
+        self.installed = False
 
 
 _STATE = _State()
@@ -79,9 +80,11 @@ def graceful_signals() -> Iterator[None]:
     _STATE.pending = None
     for s in previous:
         signal.signal(s, _handler)
+    _STATE.installed = True
     try:
         yield
     finally:
+        _STATE.installed = False
         for s, h in previous.items():
             signal.signal(s, h)
         _STATE.pending = None
@@ -130,6 +133,12 @@ class ResumeCheckpoint(Callback):
         """From here on a signal waits for the end of a step."""
         _STATE.deferring += 1
         self._saved_step = trainer.global_step
+        if _STATE.installed and threading.current_thread() is threading.main_thread():
+            # Lightning's own SIGTERM handler (installed by fit) would stop the loop at the
+            # next batch and return normally (exit 0); ours saves and exits 143. Lightning
+            # puts the previous handlers back when fit ends.
+            for s in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(s, _handler)
         if self._given is None:
             self.last = _last_path(trainer)
 
@@ -157,6 +166,7 @@ class ResumeCheckpoint(Callback):
         if signum is None and not due:
             return
         self._save(trainer)
+        signum = signum if signum is not None else _STATE.pending  # one during the save
         if signum is not None:
             _STATE.pending = None
             raise Interrupted(signum, self.last)

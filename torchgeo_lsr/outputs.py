@@ -107,10 +107,10 @@ def atomic_output(
     tmp = _partial_name(target)
     try:
         yield tmp
-    except BaseException:
+        publish(tmp, target, check)
+    except BaseException:  # an error, or a signal (Interrupted) during the check
         tmp.unlink(missing_ok=True)
         raise
-    publish(tmp, target, check)
 
 
 def publish(

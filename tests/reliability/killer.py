@@ -4,7 +4,8 @@ Run as ``python killer.py SPEC_JSON ARGS...`` (``ARGS`` as for ``torchgeo-lsr``)
 ``SPEC = {"publish": n, "signal": "SIGKILL"}``: the process sends itself the signal
 (default SIGKILL) when it is about to publish
 its n-th file (the file is written under its temporary name, not yet renamed: the worst
-moment for an atomic writer). Every output of ``prior`` and ``map`` goes through
+moment for an atomic writer); with ``"match": TEXT`` only publishes of files whose
+path contains TEXT are counted. Every output of ``prior`` and ``map`` goes through
 :func:`torchgeo_lsr.outputs.publish`, so the n-th publish is a point in a known stage.
 The name of the file that was about to be published is printed to stderr first.
 
@@ -60,6 +61,8 @@ def main() -> int | None:
     count = {"n": 0}
 
     def publish(tmp: Any, target: Any, check: Any = None) -> Path:
+        if spec.get("match", "") not in str(target):
+            return real(tmp, target, check)
         count["n"] += 1
         if count["n"] == spec["publish"]:
             _die(str(target), int(getattr(signal, spec.get("signal", "SIGKILL"))))

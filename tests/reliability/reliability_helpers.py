@@ -16,13 +16,14 @@ def run_cli(
     *args: str | os.PathLike[str],
     kill_at_publish: int | None = None,
     signal: str = "SIGKILL",
+    match: str = "",
     timeout: float = 600,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``torchgeo-lsr ARGS`` in a fresh process (optionally killed, see killer.py)."""
     env = dict(
         os.environ, PYTHONPATH=os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])
     )
-    spec = json.dumps({"publish": kill_at_publish or 0, "signal": signal})
+    spec = json.dumps({"publish": kill_at_publish or 0, "signal": signal, "match": match})
     return subprocess.run(
         [sys.executable, str(HERE / "killer.py"), spec, *map(str, args)],
         capture_output=True,

@@ -86,7 +86,9 @@ def test_prior_killed_after_each_tile_resumes_bit_for_bit(tmp_path: Path) -> Non
     make_sample_city(region, seed=1, tiles=5, size=64, progress=False)
     ref, out = tmp_path / "ref", tmp_path / "killed"
     assert run_cli("prior", region, "--out", ref, "--no-progress").returncode == 0
-    targets = _chain(["prior", str(region), "--out", str(out), "--no-progress"], [1, 2, 2, 2, 2], 10)
+    targets = _chain(
+        ["prior", str(region), "--out", str(out), "--no-progress"], [1, 2, 2, 2, 2], 10
+    )
     assert len(set(targets)) == 5  # killed before each of the five tiles
     assert files(out, _NOT_COMPARED) == files(ref, _NOT_COMPARED)
     assert not list(out.rglob("*.partial"))

@@ -130,7 +130,10 @@ class ResumableLoader(DataLoader[dict[str, Tensor]]):
     """
 
     def __init__(
-        self, *args: Any, progress: Callable[[], tuple[int, int] | None] | None = None, **kwargs: Any
+        self,
+        *args: Any,
+        progress: Callable[[], tuple[int, int] | None] | None = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.progress = progress
