@@ -42,6 +42,7 @@ __all__ = [
     "atomic_output",
     "check_raster",
     "output_lock",
+    "png_check",
     "publish",
     "raster_check",
     "remove_stale_partials",
@@ -371,3 +372,18 @@ def _read_lock(lock: Path) -> dict[str, Any] | None:
     except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
         return None
     return data if isinstance(data, dict) else None
+
+
+def png_check(name: str | os.PathLike[str]) -> Callable[[Path], None]:
+    """A check for :func:`atomic_output`: the written PNG decodes in full."""
+
+    def check(path: Path) -> None:
+        from PIL import Image
+
+        try:
+            with Image.open(path) as img:
+                img.load()
+        except OSError as err:
+            raise WriteError(f"{name}: unreadable after writing ({err})") from None
+
+    return check

@@ -134,6 +134,11 @@ def pair_order_prior(order: Tensor, num_classes: int, strict: bool = False) -> T
     """
     if order.ndim != 1:
         raise ValueError(f"order must have shape (B,), got {tuple(order.shape)}")
+    if order.dtype == torch.bool:  # a natural `y1 > y2` would read every False as a tie
+        raise TypeError(
+            "order is a bool tensor; give +1 (first greater), -1 (second greater) and 0 "
+            "(equal), e.g. torch.sign(y1 - y2), or (y1 > y2).long() * 2 - 1 without ties"
+        )
     if not bool(((order == 1) | (order == -1) | (order == 0)).all()):
         raise ValueError("order must contain only +1, -1 and 0")
     greater = ranking_prior(num_classes, strict).to(order.device)

@@ -11,12 +11,13 @@ prediction's grid (nearest; any CRS), remaps label codes to the class scheme, an
 from __future__ import annotations
 
 import argparse
-import json
+import math
 import os
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import rasterio
@@ -24,6 +25,7 @@ import rasterio
 from ..classes import ClassScheme, LabelScheme, get_scheme
 from ..datasets.aligned import list_rasters, match_by_stem
 from ..datasets.base import Grid
+from ..outputs import atomic_output, png_check, write_json
 from ..region import Region, read_label_file
 
 __all__ = ["Scores", "confusion_matrix", "evaluate_maps", "main", "plot_confusion", "scores"]
@@ -140,12 +142,21 @@ def plot_confusion(result: Scores, out: Path, title: str = "") -> Path:
     ax.set_ylabel("true")
     ax.set_title(title or f"accuracy {result.accuracy:.3f}, mIoU {result.miou:.3f}")
     fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(out.name + ".partial")
-    fig.savefig(partial, dpi=90, format="png")
-    plt.close(fig)
-    os.replace(partial, out)
+    try:
+        with atomic_output(out, png_check(out)) as partial:
+            fig.savefig(partial, dpi=90, format="png")
+    finally:
+        plt.close(fig)
     return out
+
+
+def _strict(value: Any) -> Any:
+    """NaN (a class absent from both maps) as JSON null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, list):
+        return [_strict(v) for v in value]
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -175,15 +186,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         if Region.is_region(args.labels):
             labels = Region.open(args.labels)
         result = evaluate_maps(args.predictions, labels, args.classes, args.label_scheme)
+        if result.pixels == 0:
+            raise ValueError(
+                f"{args.predictions} and {args.labels} share no valid pixel (do they "
+                "overlap? are the labels coded as --label-scheme says?)"
+            )
     except (ValueError, FileNotFoundError) as err:
         print(f"torchgeo-lsr evaluate: {err}", file=sys.stderr)
         return 2
-    text = json.dumps(asdict(result), indent=2)
     if args.out:
-        args.out.mkdir(parents=True, exist_ok=True)
-        partial = args.out / "metrics.json.partial"
-        partial.write_text(text + "\n")
-        os.replace(partial, args.out / "metrics.json")
+        metrics = {k: _strict(v) for k, v in asdict(result).items()}
+        write_json(args.out / "metrics.json", metrics)  # strict JSON: no bare NaN
         plot_confusion(result, args.out / "confusion.png")
     per_class = ", ".join(
         f"{n} {v:.3f}" if v is not None else f"{n} -"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -22,7 +22,7 @@ from rasterio.enums import Resampling
 
 from ..classes import ClassScheme
 from ..datasets.base import Grid
-from ..outputs import WriteError, atomic_output, raster_check, write_text
+from ..outputs import atomic_output, png_check, raster_check, write_text
 
 __all__ = ["NODATA", "quicklook", "write_class_map", "write_probabilities", "write_vrt"]
 
@@ -241,21 +241,8 @@ def quicklook(
         fig.suptitle(title)
     fig.tight_layout(rect=(0, 0.07, 1, 1))
     try:
-        with atomic_output(out, _png_check(out)) as partial:
+        with atomic_output(out, png_check(out)) as partial:
             fig.savefig(partial, dpi=80, format="png")
     finally:
         plt.close(fig)
     return out
-
-
-def _png_check(name: Path) -> Callable[[Path], None]:
-    def check(path: Path) -> None:
-        from PIL import Image
-
-        try:
-            with Image.open(path) as img:
-                img.load()
-        except OSError as err:
-            raise WriteError(f"{name}: unreadable after writing ({err})") from None
-
-    return check

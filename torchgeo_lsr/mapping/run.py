@@ -165,8 +165,13 @@ class MapConfig:
         check_choice("normalize", self.normalize, Normalize)
         if self.init_from is not None and not os.path.isfile(self.init_from):
             raise FileNotFoundError(f"init_from {self.init_from}: no such checkpoint")
-        if self.steps < 0 or self.batch_size < 1 or self.patch_size < 16:
-            raise ValueError("steps must be >= 0, batch_size >= 1 and patch_size >= 16")
+        for name, value, least in (
+            ("steps", self.steps, 0),
+            ("batch_size", self.batch_size, 1),
+            ("patch_size", self.patch_size, 16),
+        ):
+            if value < least:
+                raise ValueError(f"{name} must be >= {least}, got {value}")
         if self.steps == 0 and self.init_from is None:
             raise ValueError("steps=0 maps with a given network: set init_from=CHECKPOINT")
         warmup_steps = self.warmup() * self.epoch_steps()

@@ -208,6 +208,12 @@ def resolve_cooccurrence(config: PriorConfig, region: Region | None = None) -> n
             f"co-occurrence matrix {source!r} is {matrix.shape}; expected "
             f"({len(scheme)}, {len(NLCD_SCHEME)}) for classes {scheme.name!r} x NLCD"
         )
+    if not np.issubdtype(matrix.dtype, np.number) or not np.isfinite(matrix).all():
+        raise ValueError(f"co-occurrence matrix {source!r}: has NaN or infinite entries")
+    if (matrix < 0).any():
+        raise ValueError(f"co-occurrence matrix {source!r}: has negative entries")
+    if not (matrix.sum(axis=0) > 0).any():
+        raise ValueError(f"co-occurrence matrix {source!r}: every column sums to 0")
     return matrix.astype(np.float64)
 
 

@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any, Literal
 
 import torch
@@ -278,9 +277,9 @@ class LabelSuperResolutionTask(PatchTask):
 
 def _read_model_state(path: str) -> dict[str, Tensor]:
     """Network weights from a Lightning checkpoint (``model.*`` keys) or a plain state dict."""
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"init_checkpoint {path!r} does not exist")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    from ..checkpoints import read_checkpoint
+
+    state = read_checkpoint(path, "init_checkpoint", lightning=False)
     state = state.get("state_dict", state)
     model_state = {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")}
     return model_state or state

@@ -1,0 +1,115 @@
+"""Bad input: one line naming the file or option and what was expected, exit 2, nothing written.
+
+Each case here was accepted or answered with a traceback before (issue 13).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+import torch
+from affine import Affine
+from reliability_helpers import our_lines, run_cli
+
+from torchgeo_lsr.adapters.rankings import pair_order_prior
+from torchgeo_lsr.mapping.run import MapConfig
+from torchgeo_lsr.outputs import LOCK_NAME
+
+pytestmark = pytest.mark.filterwarnings("ignore")
+
+
+def _refused(result: object, command: str, *needles: str) -> str:
+    assert result.returncode == 2, result.stderr[-2000:]  # type: ignore[attr-defined]
+    lines = our_lines(result.stderr)  # type: ignore[attr-defined]
+    assert len(lines) == 1, result.stderr  # type: ignore[attr-defined]
+    assert "Traceback" not in result.stderr  # type: ignore[attr-defined]
+    [line] = lines
+    assert line.startswith(f"torchgeo-lsr {command}: ")
+    for needle in needles:
+        assert needle in line
+    return line
+
+
+def _nothing_written(out: Path) -> None:
+    assert not out.exists() or [p.name for p in out.rglob("*") if p.name != LOCK_NAME] == []
+
+
+@pytest.mark.parametrize(
+    ("values", "what"),
+    [(np.nan, "NaN or infinite"), (-1.0, "negative"), (0.0, "sums to 0")],
+)
+def test_cooccurrence_npy_of_nonsense(city: Path, tmp_path: Path, values: float, what: str) -> None:
+    matrix = tmp_path / "m.npy"
+    np.save(matrix, np.full((5, 17), values))
+    out = tmp_path / "prior"
+    result = run_cli("prior", city, "--out", out, "--cooccurrence", matrix, "--no-progress")
+    _refused(result, "prior", str(matrix), what)
+    _nothing_written(out)
+
+
+def test_nlcd_that_does_not_overlap_the_imagery(city: Path, tmp_path: Path) -> None:
+    far = tmp_path / "far"
+    shutil.copytree(city, far)
+    [nlcd] = (far / "nlcd").glob("*.tif")
+    with rasterio.open(nlcd, "r+") as dst:  # 100 km east
+        t = dst.transform
+        dst.transform = Affine(t.a, t.b, t.c + 100_000, t.d, t.e, t.f)
+    out = tmp_path / "prior"
+    result = run_cli("prior", far, "--out", out, "--no-progress")
+    _refused(result, "prior", "no NLCD file", "overlaps this tile")
+    _nothing_written(out)
+
+
+def test_learned_prior_that_is_not_a_checkpoint(city: Path, tmp_path: Path) -> None:
+    junk = tmp_path / "junk.ckpt"
+    junk.write_bytes(b"not a checkpoint at all")
+    out = tmp_path / "prior"
+    result = run_cli("prior", city, "--out", out, "--learned-prior", junk, "--no-progress")
+    _refused(result, "prior", str(junk), "not a PyTorch checkpoint")
+    _nothing_written(out)
+
+
+def test_evaluate_maps_and_labels_without_overlap(city: Path, tmp_path: Path) -> None:
+    labels = sorted((city / "labels").glob("*.tif"))[0]
+    pred = tmp_path / "pred.tif"
+    with rasterio.open(labels) as src:
+        profile = src.profile
+        data = src.read()
+        t = src.transform
+    profile["transform"] = Affine(t.a, t.b, t.c + 100_000, t.d, t.e, t.f)
+    with rasterio.open(pred, "w", **profile) as dst:
+        dst.write(data)
+    out = tmp_path / "scores"
+    result = run_cli("evaluate", pred, "--labels", labels, "--out", out)
+    _refused(result, "evaluate", "share no valid pixel")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "least"),
+    [("steps", -1, 0), ("batch_size", 0, 1), ("patch_size", 8, 16)],
+)
+def test_map_budget_names_the_wrong_option(option: str, value: int, least: int) -> None:
+    with pytest.raises(ValueError, match=rf"^{option} must be >= {least}, got {value}$"):
+        MapConfig(**{option: value})
+
+
+def test_init_checkpoint_that_is_not_a_checkpoint(tmp_path: Path) -> None:
+    from torchgeo_lsr.trainers import LabelSuperResolutionTask
+
+    junk = tmp_path / "junk.ckpt"
+    junk.write_text("hello")
+    with pytest.raises(ValueError, match=r"init_checkpoint .*junk\.ckpt: not a PyTorch checkpoint"):
+        LabelSuperResolutionTask(in_channels=4, num_classes=5, init_checkpoint=str(junk))
+
+
+def test_ranking_order_as_bool_is_refused() -> None:
+    y1, y2 = torch.tensor([3, 1, 2]), torch.tensor([1, 1, 5])
+    with pytest.raises(TypeError, match="bool"):
+        pair_order_prior(y1 > y2, 10)
+    # what the message suggests is what the function expects
+    assert pair_order_prior(torch.sign(y1 - y2), 10).shape == (3, 10, 10)
