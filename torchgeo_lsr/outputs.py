@@ -46,6 +46,7 @@ __all__ = [
     "publish",
     "raster_check",
     "remove_stale_partials",
+    "save_figure",
     "write_json",
     "write_text",
 ]
@@ -387,3 +388,16 @@ def png_check(name: str | os.PathLike[str]) -> Callable[[Path], None]:
             raise WriteError(f"{name}: unreadable after writing ({err})") from None
 
     return check
+
+
+def save_figure(fig: Any, out: str | os.PathLike[str], dpi: int = 80) -> Path:
+    """Save a matplotlib figure as a PNG atomically (decoded before the rename), then close it."""
+    import matplotlib.pyplot as plt
+
+    out = Path(out)
+    try:
+        with atomic_output(out, png_check(out)) as partial:
+            fig.savefig(partial, dpi=dpi, format="png")
+    finally:
+        plt.close(fig)
+    return out

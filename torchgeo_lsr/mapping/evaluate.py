@@ -25,7 +25,7 @@ import rasterio
 from ..classes import ClassScheme, LabelScheme, get_scheme
 from ..datasets.aligned import list_rasters, match_by_stem
 from ..datasets.base import Grid
-from ..outputs import atomic_output, png_check, write_json
+from ..outputs import save_figure, write_json
 from ..region import Region, read_label_file
 
 __all__ = ["Scores", "confusion_matrix", "evaluate_maps", "main", "plot_confusion", "scores"]
@@ -142,12 +142,7 @@ def plot_confusion(result: Scores, out: Path, title: str = "") -> Path:
     ax.set_ylabel("true")
     ax.set_title(title or f"accuracy {result.accuracy:.3f}, mIoU {result.miou:.3f}")
     fig.tight_layout()
-    try:
-        with atomic_output(out, png_check(out)) as partial:
-            fig.savefig(partial, dpi=90, format="png")
-    finally:
-        plt.close(fig)
-    return out
+    return save_figure(fig, out, dpi=90)
 
 
 def _strict(value: Any) -> Any:

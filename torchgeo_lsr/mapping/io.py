@@ -22,7 +22,7 @@ from rasterio.enums import Resampling
 
 from ..classes import ClassScheme
 from ..datasets.base import Grid
-from ..outputs import atomic_output, png_check, raster_check, write_text
+from ..outputs import atomic_output, raster_check, save_figure, write_text
 
 __all__ = ["NODATA", "quicklook", "write_class_map", "write_probabilities", "write_vrt"]
 
@@ -240,9 +240,4 @@ def quicklook(
     if title:
         fig.suptitle(title)
     fig.tight_layout(rect=(0, 0.07, 1, 1))
-    try:
-        with atomic_output(out, png_check(out)) as partial:
-            fig.savefig(partial, dpi=80, format="png")
-    finally:
-        plt.close(fig)
-    return out
+    return save_figure(fig, out, dpi=80)
