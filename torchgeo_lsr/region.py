@@ -154,7 +154,13 @@ class Region:
     def _open_directory(cls, root: Path, tiles: Sequence[str] | None) -> Region:
         from .datasets import NAIP
 
+        if not _imagery_files(root / "naip"):
+            raise FileNotFoundError(
+                f"region {root}: naip/ holds no GeoTIFF; put the imagery tiles there "
+                "(e.g. m_3807504_ne_18_060_20181104.tif)"
+            )
         images = [Path(p) for p in NAIP(root / "naip").files]
+        _check_same_dtype(images)
         if tiles is not None:
             unknown = sorted(set(tiles) - {p.stem for p in images})
             if unknown:
@@ -385,3 +391,23 @@ def open_region_from_args(args: argparse.Namespace) -> Region | None:
         splits=_names(args.splits),
         tiles=_names(args.tiles),
     )
+
+
+def _imagery_files(folder: Path) -> list[Path]:
+    """The GeoTIFFs under ``folder`` (any depth), or [] if there is none."""
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".tif", ".tiff"))
+
+
+def _check_same_dtype(images: Sequence[Path]) -> None:
+    """Every imagery tile has the first tile's data type (a uint16 tile is not uint8)."""
+    dtypes = {}
+    for path in images:
+        with rasterio.open(path) as src:
+            dtypes[path] = src.dtypes[0]
+    first = dtypes[images[0]] if images else None
+    odd = [p for p, d in dtypes.items() if d != first]
+    if odd:
+        raise ValueError(
+            f"{odd[0]}: imagery of type {dtypes[odd[0]]}, but {images[0].name} is {first}; "
+            "every tile of a region must have the same data type (rescale it first)"
+        )

@@ -113,3 +113,30 @@ def test_ranking_order_as_bool_is_refused() -> None:
         pair_order_prior(y1 > y2, 10)
     # what the message suggests is what the function expects
     assert pair_order_prior(torch.sign(y1 - y2), 10).shape == (3, 10, 10)
+
+
+def test_empty_naip_folder(city: Path, tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    shutil.copytree(city, empty)
+    for tile in (empty / "naip").iterdir():
+        tile.unlink()
+    out = tmp_path / "prior"
+    result = run_cli("prior", empty, "--out", out, "--no-progress")
+    line = _refused(result, "prior", "naip/ holds no GeoTIFF")
+    assert "download" not in line
+    _nothing_written(out)
+
+
+def test_uint16_tile_beside_uint8_tiles(city: Path, tmp_path: Path) -> None:
+    mixed = tmp_path / "mixed"
+    shutil.copytree(city, mixed)
+    tile = sorted((mixed / "naip").glob("*.tif"))[-1]
+    with rasterio.open(tile) as src:
+        profile, data = src.profile, src.read()
+    profile["dtype"] = "uint16"
+    with rasterio.open(tile, "w", **profile) as dst:
+        dst.write(data.astype(np.uint16) * 257)
+    out = tmp_path / "map"
+    result = run_cli("map", mixed, "--out", out, "--no-progress")
+    _refused(result, "map", str(tile), "uint16", "uint8")
+    _nothing_written(out)
