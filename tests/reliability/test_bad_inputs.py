@@ -140,3 +140,23 @@ def test_uint16_tile_beside_uint8_tiles(city: Path, tmp_path: Path) -> None:
     result = run_cli("map", mixed, "--out", out, "--no-progress")
     _refused(result, "map", str(tile), "uint16", "uint8")
     _nothing_written(out)
+
+
+def test_nan_patch_in_a_float_prior(tmp_path: Path) -> None:
+    from torchgeo_lsr.datasets.aligned import read_aligned_tile
+
+    tiny = Path(__file__).parents[1] / "data" / "tiny"
+    image = sorted((tiny / "naip").glob("*.tif"))[0]
+    with rasterio.open(tiny / "prior" / "prior.tif") as src:
+        profile, data = src.profile, src.read().astype(np.float32)
+    profile.update(dtype="float32", nodata=None)
+    data[:, 4:11, 4:18] = np.nan  # a patch over both tiles
+    bad = tmp_path / "prior.tif"
+    with rasterio.open(bad, "w", **profile) as dst:
+        dst.write(data)
+    with pytest.raises(ValueError, match=r"prior\.tif: prior has NaN values"):
+        read_aligned_tile(image, bad)
+    profile.update(nodata=float("nan"))  # declared as nodata: missing pixels, accepted
+    with rasterio.open(bad, "w", **profile) as dst:
+        dst.write(data)
+    assert read_aligned_tile(image, bad).prior is not None

@@ -186,6 +186,12 @@ def read_aligned_tile(
         )
         with _open(prior_path, "prior") as src:
             scale = 255.0 if np.dtype(src.dtypes[0]) == np.uint8 else 1.0
+            nan_is_nodata = src.nodata is not None and np.isnan(src.nodata)
+        if not nan_is_nodata and np.isnan(raw).any():
+            raise ValueError(
+                f"{prior_path}: prior has NaN values over {image_path.name} and no NaN "
+                "nodata; a prior holds probabilities (set nodata=nan to mark missing pixels)"
+            )
         prior = np.where(raw > FLOAT_FILL, raw / scale, 0.0).astype(np.float32)
         prior = np.clip(prior, 0, None)
         total = prior.sum(axis=0, keepdims=True)
