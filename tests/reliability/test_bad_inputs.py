@@ -160,3 +160,45 @@ def test_nan_patch_in_a_float_prior(tmp_path: Path) -> None:
     with rasterio.open(bad, "w", **profile) as dst:
         dst.write(data)
     assert read_aligned_tile(image, bad).prior is not None
+
+
+def _shifted_copy(src_path: Path, dst: Path, dx: float, scale: int = 1) -> Path:
+    with rasterio.open(src_path) as src:
+        profile, data, t = src.profile, src.read(), src.transform
+    data = data[:, ::scale, ::scale]
+    profile.update(
+        transform=Affine(t.a * scale, t.b, t.c + dx, t.d, t.e * scale, t.f),
+        width=data.shape[2],
+        height=data.shape[1],
+    )
+    with rasterio.open(dst, "w", **profile) as out:
+        out.write(data)
+    return dst
+
+
+@pytest.mark.parametrize(("dx", "scale", "needle"), [(10.0, 1, "cover 9"), (0.0, 2, "coarser")])
+def test_evaluate_says_when_labels_are_shifted_or_coarser(
+    city: Path, tmp_path: Path, dx: float, scale: int, needle: str
+) -> None:
+    from torchgeo_lsr.classes import get_scheme
+    from torchgeo_lsr.datasets.base import Grid
+    from torchgeo_lsr.region import read_label_file
+
+    truth = sorted((city / "labels").glob("*.tif"))[0]
+    grid = Grid.of_raster(truth)
+    classes = read_label_file(truth, grid, get_scheme("enviroatlas5"), "enviroatlas")
+    pred = tmp_path / "map.tif"  # a perfect class map of the labels
+    with rasterio.open(truth) as src:
+        profile = src.profile
+    profile.update(dtype="uint8", count=1, nodata=255)
+    with rasterio.open(pred, "w", **profile) as dst:
+        dst.write(classes.astype(np.uint8)[None])
+    labels = _shifted_copy(truth, tmp_path / "labels.tif", dx, scale)
+    result = run_cli("evaluate", pred, "--labels", labels)
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = our_lines(result.stderr)
+    assert len(lines) == 1
+    assert lines[0].startswith("torchgeo-lsr evaluate: warning: ")
+    assert needle in lines[0]
+    # aligned labels: no warning
+    assert our_lines(run_cli("evaluate", pred, "--labels", truth).stderr) == []

@@ -15,7 +15,7 @@ import math
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,9 @@ class Scores:
         confusion: ``confusion[t][p]`` = pixels of true class ``t`` predicted ``p``.
         pixels: number of scored pixels.
         classes: class names.
+        coverage: scored pixels / pixels with a class in the maps (1.0 when the labels
+            cover every mapped pixel; less when they are shifted, smaller or have gaps).
+        notes: what a reader of the figures should know (partial cover, coarser labels).
     """
 
     accuracy: float
@@ -50,6 +53,8 @@ class Scores:
     confusion: list[list[int]]
     pixels: int
     classes: list[str]
+    coverage: float = 1.0
+    notes: list[str] = field(default_factory=list)
 
 
 def confusion_matrix(target: np.ndarray, pred: np.ndarray, num_classes: int) -> np.ndarray:
@@ -104,13 +109,33 @@ def evaluate_maps(
         labs = match_by_stem(preds, list_rasters(labels, "labels"), "labels")
         coding = label_scheme or "enviroatlas"
     total = np.zeros((len(scheme), len(scheme)), dtype=np.int64)
+    mapped = 0
+    notes = []
     for pred_path, label_path in zip(preds, labs, strict=True):
         grid = Grid.of_raster(pred_path)
         with rasterio.open(pred_path) as src:
             pred = src.read(1)
+        with rasterio.open(label_path) as src:
+            if src.crs == grid.crs and max(src.res) > 1.01 * max(
+                abs(grid.transform.a), abs(grid.transform.e)
+            ):
+                notes.append(
+                    f"{Path(label_path).name}: labels at {max(src.res):g} units/px are coarser "
+                    f"than {pred_path.name} ({abs(grid.transform.a):g}); scored by nearest"
+                )
         target = read_label_file(label_path, grid, scheme, coding)
         total += confusion_matrix(target, pred, len(scheme))
-    return scores(total, scheme.names)
+        mapped += int(((pred >= 0) & (pred < len(scheme))).sum())
+    result = scores(total, scheme.names)
+    result.coverage = result.pixels / mapped if mapped else 0.0
+    if 0 < result.coverage < 0.999:
+        notes.insert(
+            0,
+            f"the labels cover {100 * result.coverage:.1f} % of the mapped pixels "
+            "(shifted, smaller or with gaps?); only the overlap is scored",
+        )
+    result.notes = notes
+    return result
 
 
 def plot_confusion(result: Scores, out: Path, title: str = "") -> Path:
@@ -189,6 +214,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as err:
         print(f"torchgeo-lsr evaluate: {err}", file=sys.stderr)
         return 2
+    for note in result.notes:
+        print(f"torchgeo-lsr evaluate: warning: {note}", file=sys.stderr)
     if args.out:
         metrics = {k: _strict(v) for k, v in asdict(result).items()}
         write_json(args.out / "metrics.json", metrics)  # strict JSON: no bare NaN
