@@ -202,3 +202,21 @@ def test_evaluate_says_when_labels_are_shifted_or_coarser(
     assert needle in lines[0]
     # aligned labels: no warning
     assert our_lines(run_cli("evaluate", pred, "--labels", truth).stderr) == []
+
+
+def test_user_classes_on_a_region_with_labels_refused_before_training(
+    city: Path, tmp_path: Path
+) -> None:
+    scheme = tmp_path / "city3.yaml"
+    scheme.write_text(
+        "name: city3\n"
+        "classes:\n"
+        "  - {name: water, color: '#00c5ff'}\n"
+        "  - {name: built, color: [156, 156, 156]}\n"
+        "  - {name: green, color: [38, 115, 0]}\n"
+    )
+    out = tmp_path / "map"
+    result = run_cli("map", city, "--out", out, "--classes", scheme, "--no-progress")
+    line = _refused(result, "map", f"--classes {scheme}", "enviroatlas codes", "without labels/")
+    assert "label_scheme" not in line  # an option map does not have
+    _nothing_written(out)

@@ -635,8 +635,14 @@ def _map_region(
             labels_to_classes(
                 np.zeros(1, np.int64), get_scheme(config.classes), region.label_scheme
             )
-        except ValueError as err:
-            raise ValueError(f"--classes {config.classes}: {err}") from None
+        except ValueError:
+            known = {"enviroatlas": "enviroatlas, enviroatlas5", "chesapeake": "chesapeake4"}
+            raise ValueError(
+                f"--classes {config.classes}: {region.root}'s labels are in "
+                f"{region.label_scheme} codes, which map scores only in classes "
+                f"{known.get(region.label_scheme, 'index')}; choose one of those, or map a "
+                "copy of the region without labels/ (no scores)"
+            ) from None
     # the summary describes one finished run: a run that stops leaves none, never an
     # older run's beside this run's maps
     (out / "summary.json").unlink(missing_ok=True)
