@@ -70,6 +70,10 @@ GDAL_ENV = {
 }
 
 
+class CheckpointMismatch(ValueError):
+    """``--ckpt_path`` names a checkpoint of another network shape than the config's."""
+
+
 class LSRLightningCLI(LightningCLI):
     """TorchGeo's LightningCLI, with runs that stop cleanly and resume exactly.
 
@@ -79,6 +83,37 @@ class LSRLightningCLI(LightningCLI):
     :func:`main`); ``--ckpt_path last`` resumes from it. Checkpoints never get ``-v1``
     twins: a rerun into the same directory replaces the killed run's files.
     """
+
+    #: Model arguments that fix the network's shape: a checkpoint must agree on them.
+    SHAPE_ARGS = ("in_channels", "num_classes", "num_filters", "num_layers")
+
+    def _parse_ckpt_path(self) -> None:
+        """Refuse a ``--ckpt_path`` whose network shape differs from the config's.
+
+        Lightning re-reads the model's arguments from the checkpoint and silently lets them
+        win, so a 4-class checkpoint would train a "5-class" run with 4 classes.
+        """
+        before = self._shape_args()
+        super()._parse_ckpt_path()
+        after = self._shape_args()
+        changed = {k: (before[k], after.get(k)) for k in before if before[k] != after.get(k)}
+        if changed:
+            ckpt = self.config[self.config.subcommand].get("ckpt_path")
+            what = ", ".join(f"{k}={new} (config: {old})" for k, (old, new) in changed.items())
+            raise CheckpointMismatch(
+                f"--ckpt_path {ckpt}: its network has {what}; resume it with its own "
+                "settings, or start from its weights with model.init_args.init_checkpoint"
+            )
+
+    def _shape_args(self) -> dict[str, object]:
+        subcommand = self.config.get("subcommand")
+        if not subcommand:
+            return {}
+        model = self.config[subcommand].get("model")
+        init = getattr(model, "init_args", None) if model is not None else None
+        if init is None:
+            return {}
+        return {k: init.get(k) for k in self.SHAPE_ARGS if init.get(k) is not None}
 
     def _run_subcommand(self, subcommand: str) -> None:
         from lightning.pytorch.callbacks import ModelCheckpoint
@@ -156,6 +191,9 @@ def main(argv: Sequence[str] | None = None) -> int | None:
 
         try:
             lightning_main(None if argv is None else args)
+        except CheckpointMismatch as err:
+            print(f"torchgeo-lsr {args[0]}: {err}", file=sys.stderr)
+            return 2
         except Interrupted as stop:
             resume = " (rerun with --ckpt_path last to resume)" if stop.checkpoint else ""
             print(f"torchgeo-lsr {args[0]}: {stop}{resume}", file=sys.stderr)

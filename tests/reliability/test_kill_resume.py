@@ -135,7 +135,11 @@ def fit_reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, torch.T
     tmp = tmp_path_factory.mktemp("fit_ref")
     result = _fit(_fit_config(tmp, None), tmp / "run")
     assert result.returncode == 0, result.stderr[-2000:]
+    FIT_RUNS["reference"] = tmp / "run"
     return _weights(tmp / "run")
+
+
+FIT_RUNS: dict[str, Path] = {}
 
 
 def _assert_same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
@@ -173,3 +177,31 @@ def test_fit_signal_saves_exits_and_resumes(
     ]
     assert _fit(_fit_config(tmp_path, None), root).returncode == 0
     _assert_same(_weights(root), fit_reference)
+
+
+def test_fit_refuses_a_checkpoint_of_another_network_shape(
+    fit_reference: dict[str, torch.Tensor], tmp_path: Path
+) -> None:
+    ckpt = FIT_RUNS["reference"] / "checkpoints" / "last.ckpt"  # a 4-class network
+    root = tmp_path / "run"
+    labels = "[a, b, c, d, e]"
+    result = run_cli(
+        "fit",
+        "--config",
+        _fit_config(tmp_path, None),
+        "--trainer.default_root_dir",
+        root,
+        "--model.init_args.num_classes",
+        "5",
+        "--model.init_args.labels",
+        labels,
+        "--ckpt_path",
+        ckpt,
+    )
+    assert result.returncode == 2
+    assert our_lines(result.stderr) == [
+        f"torchgeo-lsr fit: --ckpt_path {ckpt}: its network has num_classes=4 (config: 5); "
+        "resume it with its own settings, or start from its weights with "
+        "model.init_args.init_checkpoint"
+    ]
+    assert not root.exists()
