@@ -54,3 +54,18 @@ def files(root: Path, skip: tuple[str, ...] = ()) -> dict[str, bytes]:
         if path.is_file() and not rel.startswith(skip):
             out[rel] = path.read_bytes()
     return out
+
+
+#: Not compared between a resumed and an uninterrupted run: logs (timings, appended rows),
+#: summary.json (timings, its own --out), the lock, and last.ckpt (the working loop state;
+#: the result is final.ckpt).
+NOT_COMPARED = ("logs/", "summary.json", ".torchgeo-lsr.lock", "checkpoints/last.ckpt")
+
+
+def assert_same_files(
+    got_root: Path, want_root: Path, skip: tuple[str, ...] = NOT_COMPARED
+) -> None:
+    """The same files under both roots, byte for byte (``skip`` prefixes aside)."""
+    got, want = files(got_root, skip), files(want_root, skip)
+    assert sorted(got) == sorted(want)
+    assert [name for name in want if got[name] != want[name]] == []

@@ -17,15 +17,11 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from reliability_helpers import files, killed_target, our_lines, run_cli
+from reliability_helpers import assert_same_files, killed_target, our_lines, run_cli
 
 from torchgeo_lsr.sample_city import make_sample_city
 
 pytestmark = pytest.mark.filterwarnings("ignore")
-
-# logs hold timings and appended rows, summary.json timings and its --out, last.ckpt
-# the loop state of a resumed run (the working state; the result is final.ckpt)
-_NOT_COMPARED = ("logs/", "summary.json", ".torchgeo-lsr.lock", "checkpoints/last.ckpt")
 
 
 def _chain(args: list[str], kill_at: list[int], attempts: int) -> list[str]:
@@ -74,9 +70,7 @@ def test_map_killed_at_every_stage_resumes_bit_for_bit(
     }
     assert len(targets) >= 5, targets
     assert all(stages.values()), (stages, [t.split("/killed/")[-1] for t in targets])
-    got, want = files(out, _NOT_COMPARED), files(ref, _NOT_COMPARED)
-    assert sorted(got) == sorted(want)
-    assert [name for name in want if got[name] != want[name]] == []
+    assert_same_files(out, ref)
     assert _summary(out) == _summary(ref)
     assert not list(out.rglob("*.partial"))
 
@@ -90,7 +84,7 @@ def test_prior_killed_after_each_tile_resumes_bit_for_bit(tmp_path: Path) -> Non
         ["prior", str(region), "--out", str(out), "--no-progress"], [1, 2, 2, 2, 2], 10
     )
     assert len(set(targets)) == 5  # killed before each of the five tiles
-    assert files(out, _NOT_COMPARED) == files(ref, _NOT_COMPARED)
+    assert_same_files(out, ref)
     assert not list(out.rglob("*.partial"))
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
-from reliability_helpers import files, our_lines, run_cli
+from reliability_helpers import assert_same_files, files, our_lines, run_cli
 
 from torchgeo_lsr.outputs import (
     LOCK_NAME,
@@ -35,8 +35,6 @@ from torchgeo_lsr.outputs import (
 )
 
 pytestmark = pytest.mark.filterwarnings("ignore")
-
-_NOT_COMPARED = ("logs/", "summary.json", LOCK_NAME, "checkpoints/last.ckpt")
 
 
 @pytest.fixture(scope="module")
@@ -64,9 +62,7 @@ def test_map_sigterm_in_training_saves_exits_143_and_resumes(
     assert not (out / "checkpoints" / "final.ckpt").exists()
     assert not list(out.rglob("*.partial"))
     assert run_cli(*args).returncode == 0
-    got, want = files(out, _NOT_COMPARED), files(reference, _NOT_COMPARED)
-    assert sorted(got) == sorted(want)
-    assert [name for name in want if got[name] != want[name]] == []
+    assert_same_files(out, reference)
 
 
 def test_map_sigint_outside_training_stops_at_once(

@@ -328,22 +328,15 @@ class LSRDataModule(BaseDataModule):
     def _loader(
         self, dataset: PatchDataset, sampler: Any, resumable: bool = False
     ) -> DataLoader[dict[str, Tensor]]:
+        kwargs: dict[str, Any] = {
+            "batch_size": self.batch_size,
+            "sampler": sampler,
+            "num_workers": self.num_workers,
+            "persistent_workers": self.num_workers > 0,
+        }
         if resumable:
-            return ResumableLoader(
-                dataset,
-                batch_size=self.batch_size,
-                sampler=sampler,
-                num_workers=self.num_workers,
-                persistent_workers=self.num_workers > 0,
-                progress=self._progress,
-            )
-        return DataLoader(
-            dataset,
-            batch_size=self.batch_size,
-            sampler=sampler,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-        )
+            return ResumableLoader(dataset, progress=self._progress, **kwargs)
+        return DataLoader(dataset, **kwargs)
 
     def _progress(self) -> tuple[int, int] | None:
         """``(epoch, batches trained on this epoch)`` of the attached trainer, if any."""
