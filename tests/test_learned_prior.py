@@ -18,6 +18,7 @@ from lightning.pytorch import Trainer, seed_everything
 
 from torchgeo_lsr.cli import lightning_main
 from torchgeo_lsr.datamodules.learned_prior import LearnedPriorDataModule
+from torchgeo_lsr.losses import prior_nll
 from torchgeo_lsr.priors.builder import PriorConfig, build_region_priors
 from torchgeo_lsr.priors.learned import (
     LEARNED_PRIOR_CHANNELS,
@@ -25,7 +26,6 @@ from torchgeo_lsr.priors.learned import (
     apply_learned_prior,
     learned_prior_inputs,
     prior_config_from_hparams,
-    prior_nll,
     score_prior_dir,
 )
 from torchgeo_lsr.sample_city import make_sample_city

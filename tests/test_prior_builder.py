@@ -229,7 +229,7 @@ def test_cli_uint8_is_sum_preserving_rounding_of_float32(cli_outputs: dict[str, 
 
 
 def test_quantize_probs_on_the_simplex_and_nodata() -> None:
-    from torchgeo_lsr.priors.builder import quantize_probs
+    from torchgeo_lsr.formats import quantize_probs
 
     gen = torch.Generator().manual_seed(0)
     p = torch.rand(5, 40, 30, generator=gen)

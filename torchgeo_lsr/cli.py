@@ -42,7 +42,7 @@ TOOLS: dict[str, tuple[str, str]] = {
         "score class maps against hi-res labels (accuracy, mIoU, confusion)",
     ),
     "prior": (
-        "torchgeo_lsr.priors.builder:main",
+        "torchgeo_lsr.priors.cli:main",
         "build one prior GeoTIFF per imagery tile of a region directory",
     ),
     "sample-city": (

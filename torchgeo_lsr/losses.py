@@ -26,12 +26,13 @@ options, in the style of Kornia. Smoothing keeps inputs on the simplex:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 import torch
 from torch import Tensor, nn
 
-from ._choices import check_choice
+from .checks import check_choice, check_mask, check_shape
 
 __all__ = [
     "EMLoss",
@@ -50,6 +51,7 @@ __all__ = [
     "log_implicit_posterior",
     "make_loss",
     "nll_union",
+    "prior_nll",
     "qr_loss",
     "rq_loss",
     "smooth_probs",
@@ -69,23 +71,16 @@ DEFAULT_SMOOTHING = 1e-4
 
 def _check_inputs(q: Tensor, prior: Tensor, valid: Tensor | None) -> Tensor:
     """Validate shapes and return a boolean validity mask of shape ``q.shape[:1] + q.shape[2:]``."""
-    if q.ndim not in (2, 4):
-        raise ValueError(f"q must have shape (B, C) or (B, C, H, W), got {tuple(q.shape)}")
+    check_shape(q, ["B", "C"], ["B", "C", "H", "W"], name="q")
     if prior.shape != q.shape:
         raise ValueError(
             f"prior must have the same shape as q {tuple(q.shape)}, got {tuple(prior.shape)}"
         )
-    expected = q.shape[:1] + q.shape[2:]
     if valid is None:
-        return torch.ones(expected, dtype=torch.bool, device=q.device)
-    if valid.shape != expected:
-        raise ValueError(
-            f"valid must have shape {tuple(expected)} (q without its class axis), "
-            f"got {tuple(valid.shape)}"
-        )
-    if valid.dtype != torch.bool:
-        raise TypeError(f"valid must be a boolean tensor, got {valid.dtype}")
-    return valid
+        return torch.ones(q.shape[:1] + q.shape[2:], dtype=torch.bool, device=q.device)
+    checked = check_mask(valid, q, "valid", class_axis=1, of="q")
+    assert checked is not None
+    return checked
 
 
 def _safe_log(x: Tensor) -> Tensor:
@@ -279,8 +274,7 @@ def qr_loss(
         0.1518
     """
     valid = _check_inputs(q, prior, valid)
-    if form not in ("free_energy", "kl"):
-        raise ValueError(f"form must be 'free_energy' or 'kl', got {form!r}")
+    check_choice("form", form, QRForm)
     if not valid.any():  # nothing to fit; 0 like the other losses, with a graph
         return (q * 0).sum()
     batch_mean = class_mean(q, valid)
@@ -384,6 +378,35 @@ def nll_union(q: Tensor, prior: Tensor, valid: Tensor | None = None) -> Tensor:
     return _masked_mean(-_safe_log((prior * q).sum(dim=1)), valid)
 
 
+def prior_nll(
+    probs: Tensor, target: Tensor, eps: float = DEFAULT_SMOOTHING, ignore_index: int = 255
+) -> tuple[Tensor, Tensor]:
+    """Sum of ``-log P(true class)`` over labelled pixels, and their count.
+
+    Args:
+        probs: ``(B, K, H, W)`` probabilities; smoothed as ``(p + eps) / (1 + K eps)``.
+        target: ``(B, H, W)`` class indices; ``ignore_index`` (or any index ``>= K``) is
+            left out.
+        eps: additive smoothing.
+        ignore_index: label to leave out.
+
+    Returns:
+        ``(sum, count)`` as 0-d tensors.
+
+    Example:
+        >>> p = torch.tensor([[[[0.5]], [[0.5]]]])
+        >>> total, n = prior_nll(p, torch.tensor([[[1]]]), eps=0.0)
+        >>> round(float(total / n), 4), int(n)
+        (0.6931, 1)
+    """
+    k = probs.shape[1]
+    valid = (target != ignore_index) & (target >= 0) & (target < k)
+    index = torch.where(valid, target, 0).long().unsqueeze(1)
+    p_true = smooth_probs(probs, eps).gather(1, index).squeeze(1)
+    nll = -torch.log(p_true.clamp_min(torch.finfo(p_true.dtype).tiny))
+    return (nll * valid).sum(), valid.sum()
+
+
 class _ProbLoss(nn.Module):
     """Shared smoothing of q and P for the loss modules."""
 
@@ -456,6 +479,17 @@ class _ImplicitPosteriorLoss(_ProbLoss):
             self.num_updates.add_(1)
         return estimate
 
+    #: The objective on smoothed ``q`` and ``prior``: ``(q, prior, valid, q_mean) -> loss``.
+    objective: Callable[..., Tensor]
+
+    def forward(self, q: Tensor, prior: Tensor, valid: Tensor | None = None) -> Tensor:
+        """Smooth ``q`` and ``prior``, estimate the denominator, apply :attr:`objective`.
+
+        Shapes as :func:`qr_loss`: ``(B, C)`` or ``(B, C, H, W)``, ``valid`` without C.
+        """
+        q, prior = self._smooth(q, prior, valid)
+        return self.objective(q, prior, valid, q_mean=self.denominator(q, valid))
+
 
 class QRLoss(_ImplicitPosteriorLoss):
     """Module form of :func:`qr_loss` with smoothing and an optional online denominator.
@@ -489,14 +523,13 @@ class QRLoss(_ImplicitPosteriorLoss):
         sync: bool = True,
     ) -> None:
         super().__init__(prior_smoothing, output_smoothing, momentum, num_classes, sync)
-        if form not in ("free_energy", "kl"):
-            raise ValueError(f"form must be 'free_energy' or 'kl', got {form!r}")
+        check_choice("form", form, QRForm)
         self.form: QRForm = form
 
-    def forward(self, q: Tensor, prior: Tensor, valid: Tensor | None = None) -> Tensor:
-        """Compute the loss; see :func:`qr_loss` for shapes."""
-        q, prior = self._smooth(q, prior, valid)
-        q_mean = self.denominator(q, valid)
+    def objective(
+        self, q: Tensor, prior: Tensor, valid: Tensor | None, q_mean: Tensor | None
+    ) -> Tensor:
+        """:func:`qr_loss` in this module's ``form``."""
         return qr_loss(q, prior, valid, form=self.form, q_mean=q_mean)
 
 
@@ -511,11 +544,7 @@ class RQLoss(_ImplicitPosteriorLoss):
         0.4338
     """
 
-    def forward(self, q: Tensor, prior: Tensor, valid: Tensor | None = None) -> Tensor:
-        """Compute the loss; see :func:`rq_loss` for shapes."""
-        q, prior = self._smooth(q, prior, valid)
-        q_mean = self.denominator(q, valid)
-        return rq_loss(q, prior, valid, q_mean=q_mean)
+    objective = staticmethod(rq_loss)
 
 
 class EMLoss(_ImplicitPosteriorLoss):
@@ -529,11 +558,7 @@ class EMLoss(_ImplicitPosteriorLoss):
         0.5286
     """
 
-    def forward(self, q: Tensor, prior: Tensor, valid: Tensor | None = None) -> Tensor:
-        """Compute the loss; see :func:`em_loss` for shapes."""
-        q, prior = self._smooth(q, prior, valid)
-        q_mean = self.denominator(q, valid)
-        return em_loss(q, prior, valid, q_mean=q_mean)
+    objective = staticmethod(em_loss)
 
 
 class SoftCrossEntropyLoss(_ProbLoss):

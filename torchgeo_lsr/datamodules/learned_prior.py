@@ -11,6 +11,7 @@ from typing import Literal
 
 from ..classes import LabelScheme
 from ..datasets import AlignedTile
+from ..losses import DEFAULT_SMOOTHING
 from ..priors.blur import BlurMethod
 from ..priors.builder import PriorConfig
 from ..priors.learned import LearnedPriorInputs, prior_config_from_hparams, read_tile_labels
@@ -75,7 +76,7 @@ class LearnedPriorDataModule(LSRDataModule):
         sigma: float = 31.0,
         blur_kernel_size: int | None = 101,
         blur: BlurMethod = "fast",
-        prior_eps: float = 1e-4,
+        prior_eps: float = DEFAULT_SMOOTHING,
         label_scheme: LabelScheme | None = None,
         patch_size: int = 128,
         batch_size: int = 16,

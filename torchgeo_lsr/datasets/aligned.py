@@ -23,6 +23,7 @@ from rasterio.errors import RasterioIOError
 from rasterio.transform import array_bounds
 from rasterio.warp import transform_bounds
 
+from ..formats import prior_scale
 from .base import FLOAT_FILL, Grid, warp_to_grid
 
 __all__ = ["AlignedTile", "list_rasters", "match_by_stem", "read_aligned_tile"]
@@ -185,7 +186,7 @@ def read_aligned_tile(
             bounds,
         )
         with _open(prior_path, "prior") as src:
-            scale = 255.0 if np.dtype(src.dtypes[0]) == np.uint8 else 1.0
+            scale = prior_scale(src)
             nan_is_nodata = src.nodata is not None and np.isnan(src.nodata)
         if not nan_is_nodata and np.isnan(raw).any():
             raise ValueError(

@@ -34,6 +34,7 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset
 
 from ..datasets.base import Grid
+from ..formats import MAP_KEY_TAG
 from ..outputs import atomic_output, raster_check
 from .predict import predict_tile
 
@@ -87,7 +88,7 @@ def read_q_sum(path: str | os.PathLike[str], key: str) -> tuple[Tensor, int] | N
     with rasterio.open(path) as src:
         tags = src.tags()
         count = src.height * src.width
-    if tags.get("LSR_KEY") != key or "LSR_QSUM" not in tags:
+    if tags.get(MAP_KEY_TAG) != key or "LSR_QSUM" not in tags:
         return None
     return torch.tensor(json.loads(tags["LSR_QSUM"]), dtype=torch.float64), count
 
@@ -231,7 +232,7 @@ class QTileWriter(BasePredictionWriter):
         ):
             dst.write(data)
             dst.update_tags(
-                LSR_KEY=self.key,
+                **{MAP_KEY_TAG: self.key},
                 LSR_QSUM=json.dumps(q_sum(codes).tolist()),
                 LSR_RANK=str(trainer.global_rank),
             )

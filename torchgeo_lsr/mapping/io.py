@@ -22,6 +22,7 @@ from rasterio.enums import Resampling
 
 from ..classes import ClassScheme
 from ..datasets.base import Grid
+from ..formats import SCALE_TAG, prior_scale
 from ..outputs import atomic_output, raster_check, save_figure, write_text
 
 __all__ = ["NODATA", "quicklook", "write_class_map", "write_probabilities", "write_vrt"]
@@ -92,7 +93,7 @@ def write_probabilities(path: Path, probs: np.ndarray, grid: Grid, scheme: Class
     ):
         dst.write(data)
         dst.descriptions = tuple(scheme.names)
-        dst.update_tags(LSR_SCALE="1/255", CLASS_SCHEME=scheme.name)
+        dst.update_tags(**{SCALE_TAG: "1/255"}, CLASS_SCHEME=scheme.name)
     return path
 
 
@@ -211,9 +212,9 @@ def quicklook(
     panels.append(("imagery", np.clip((rgb - lo) / max(hi - lo, 1e-6), 0, 1)))
     colors = np.array(scheme.colors, dtype=float) / 255
     if prior is not None:
-        p = _read_small(prior, max_px, None, nearest=False).astype(float)
-        if p.max() > 1.5:
-            p /= 255
+        with rasterio.open(prior) as src:
+            scale = prior_scale(src)
+        p = _read_small(prior, max_px, None, nearest=False).astype(float) / scale
         shaded = colors[p.argmax(0)] * p.max(0)[..., None] + (1 - p.max(0)[..., None])
         panels.append(
             ("prior (argmax, pale = uncertain)", np.where(p.sum(0)[..., None] > 0, shaded, 1))

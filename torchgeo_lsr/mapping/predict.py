@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 import torch
 from torch import Tensor, nn
 
+from ..losses import DEFAULT_SMOOTHING
 from ..samplers.patches import grid_offsets
 
 __all__ = ["implicit_posterior_map", "predict_tile", "tile_windows"]
@@ -103,7 +104,7 @@ def predict_tile(
 
 
 def implicit_posterior_map(
-    q: Tensor, prior: Tensor, q_mean: Tensor, eps: float = 1e-4
+    q: Tensor, prior: Tensor, q_mean: Tensor, eps: float = DEFAULT_SMOOTHING
 ) -> tuple[Tensor, Tensor]:
     """Implicit posterior of a tile with a region-level denominator.
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import hashlib
-import json
 import os
 import platform
 import sys
@@ -42,18 +41,14 @@ import torch
 import yaml
 from tqdm.auto import tqdm
 
-from .._choices import LRSchedule, WarmupLoss, check_choice
+from ..checks import LRSchedule, WarmupLoss, check_choice
 from ..classes import get_scheme, labels_to_classes
 from ..datasets.base import Grid
+from ..formats import MAP_KEY_TAG, content_key, read_prior, stored_key
 from ..interrupt import Interrupted, ResumeCheckpoint, graceful_signals, raise_if_pending
 from ..losses import DEFAULT_SMOOTHING, LossName
 from ..outputs import WriteError, atomic_output, output_lock, write_json, write_text
-from ..priors.builder import (
-    PriorConfig,
-    build_label_priors,
-    build_region_priors,
-    stored_key,
-)
+from ..priors.builder import PriorConfig, build_label_priors, build_region_priors
 from ..region import Region, add_region_arguments, fingerprint, open_region_from_args
 from .evaluate import evaluate_maps, plot_confusion
 from .io import NODATA, quicklook, write_class_map, write_probabilities, write_vrt
@@ -272,11 +267,8 @@ NORMALIZATION_KEY = "lsr_normalization"
 
 
 def _key(*parts: Any) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def _tag(path: Path) -> str | None:
-    return stored_key(path, "LSR_KEY")
+    """The 16-digit :func:`~torchgeo_lsr.formats.content_key` map outputs carry."""
+    return content_key(*parts, length=16)
 
 
 def _prior_files(region: Region, priors: Path) -> list[Path]:
@@ -550,21 +542,19 @@ def predict_region(
         q_map, r_map = out / "q" / f"{tile.stem}.tif", out / "r" / f"{tile.stem}.tif"
         written["q"].append(q_map)
         written["r"].append(r_map)
-        if all(p.exists() and _tag(p) == map_key for p in (q_map, r_map)) and (
+        if all(p.exists() and stored_key(p, MAP_KEY_TAG) == map_key for p in (q_map, r_map)) and (
             not config.save_probs or (out / "probs" / "r" / f"{tile.stem}.tif").exists()
         ):
             continue
         codes = held[tile.stem] if in_memory else read_q_tile(work / f"{tile.stem}.tif")
         q = dequantize(codes)
         with rasterio.open(priors / f"{tile.stem}.tif") as src:
-            prior = torch.from_numpy(src.read().astype(np.float32))
-            if src.dtypes[0] == "uint8":
-                prior /= 255
+            prior = torch.from_numpy(read_prior(src))
         r, _ = implicit_posterior_map(q, prior, q_mean, DEFAULT_SMOOTHING)
         for path, probs in ((q_map, q), (r_map, r)):
             # numpy's argmax over the leading axis is ~3x faster than torch's here
             classes = np.argmax(probs.numpy(), axis=0).astype(np.uint8)
-            write_class_map(path, classes, grid, scheme, tags={"LSR_KEY": map_key})
+            write_class_map(path, classes, grid, scheme, tags={MAP_KEY_TAG: map_key})
         if config.save_probs:
             write_probabilities(out / "probs" / "q" / f"{tile.stem}.tif", q.numpy(), grid, scheme)
             write_probabilities(out / "probs" / "r" / f"{tile.stem}.tif", r.numpy(), grid, scheme)

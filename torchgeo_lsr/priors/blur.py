@@ -50,7 +50,7 @@ import torch.nn.functional as F
 from kornia.filters import fft_conv, gaussian_blur2d, get_gaussian_kernel1d
 from torch import Tensor, nn
 
-from .simplex import _check_map, _check_mask
+from ..checks import check_map, check_mask
 
 __all__ = [
     "BlurBorder",
@@ -348,10 +348,10 @@ def blur_probs(
         >>> round(q[1, 2, 2].item(), 4)
         0.2042
     """
-    _check_map(p)
+    check_map(p)
     sig = _pair_sigma(sigma)
     ksize = _pair_kernel(kernel_size, sig)
-    mask = _check_mask(valid, p, "valid")
+    mask = check_mask(valid, p, "valid")
     if method not in _METHODS:
         raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
     if border not in _BORDERS:

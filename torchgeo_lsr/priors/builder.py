@@ -25,33 +25,29 @@ resumes where it stopped and a changed input or parameter rebuilds.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import hashlib
-import json
 import math
 import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
-import rasterio
 import torch
 from tqdm.auto import tqdm
 
 from ..classes import NLCD as NLCD_SCHEME
 from ..classes import LabelScheme, get_scheme, reference_cooccurrence
 from ..datasets.base import GeoSource, Grid, RasterSource
-from ..outputs import RasterDigest, atomic_output, output_lock, raster_check
+from ..formats import content_key, prior_writer, stored_key, write_prior
+from ..losses import DEFAULT_SMOOTHING
 from ..region import (
     AuxName,
     Region,
-    add_region_arguments,
     fingerprint,
-    open_region_from_args,
     read_label_file,
 )
 from .blur import (
@@ -74,13 +70,9 @@ __all__ = [
     "build_region_priors",
     "build_tile_prior",
     "estimate_region_cooccurrence",
-    "main",
     "plan_tiles",
     "resolve_cooccurrence",
 ]
-
-#: GeoTIFF tag holding the key of a prior's inputs and parameters.
-KEY_TAG = "LSR_PRIOR_KEY"
 
 
 @dataclass(frozen=True)
@@ -104,7 +96,8 @@ class PriorConfig:
         dtype: ``float32`` probabilities, or ``uint8`` scaled by 255 with sum-preserving
             rounding (divide by 255 to read; every pixel's bands sum to exactly 255, each
             value is within 1/255; 0 in every band = no information; see
-            :func:`quantize_probs`). Both are written with ZSTD; uint8 files are smaller.
+            :func:`~torchgeo_lsr.formats.quantize_probs`). Both are written with ZSTD;
+            uint8 files are smaller.
         window: processing window side in pixels.
         label_scheme: how the labels are coded for ``cooccurrence="estimate"``:
             ``enviroatlas`` raw codes (remapped to ``classes``), ``chesapeake``
@@ -122,7 +115,7 @@ class PriorConfig:
     kernel_size: int | None = 101
     blur: BlurMethod = "fast"
     aux: tuple[AuxName, ...] = ()
-    eps: float = 1e-4
+    eps: float = DEFAULT_SMOOTHING
     dtype: Literal["float32", "uint8"] = "float32"
     window: int = 2048
     label_scheme: LabelScheme | None = None
@@ -374,24 +367,6 @@ def _fast_prior_window(
     return torch.where(ok, probs / torch.where(ok, total, 1), 0), ok
 
 
-def quantize_probs(probs: torch.Tensor) -> np.ndarray:
-    """``(K, H, W)`` probabilities to ``uint8`` x 255 whose bands sum to exactly 255.
-
-    Sum-preserving rounding: band ``k`` is ``round(255 C_k) - round(255 C_{k-1})`` with
-    ``C_k`` the cumulative sum over bands, so every pixel with information sums to 255 and
-    each value is within 1/255 of ``255 p_k``; pixels without information stay all 0.
-
-    Example:
-        >>> quantize_probs(torch.tensor([[[0.2]], [[0.3]], [[0.5]]])).ravel().tolist()
-        [51, 77, 127]
-    """
-    # the rounded cumulative sums are non-decreasing, so uint8 differences cannot wrap
-    cum = torch.cumsum(probs.float(), dim=0).mul_(255).round_().clamp_(0, 255).to(torch.uint8)
-    steps = cum.clone()
-    steps[1:] -= cum[:-1]
-    return steps.numpy()
-
-
 def build_tile_prior(
     tile: Path,
     out: Path,
@@ -413,49 +388,21 @@ def build_tile_prior(
     margin, win = config.margin, config.window
     # ZSTD with a predictor writes smooth priors several times faster than deflate, and
     # smaller (prior GeoTIFFs are read by rasterio/GDAL >= 2.3, which all decode ZSTD)
-    profile = grid.profile(
-        len(scheme),
-        config.dtype,
+    profile: dict[str, Any] = dict(
         compress="zstd",
         zstd_level=1,
         predictor=2 if config.dtype == "uint8" else 3,
         num_threads="ALL_CPUS",
     )
-    digest = RasterDigest(out)
-    with (
-        atomic_output(out, digest.check) as partial,
-        rasterio.open(partial, "w", **profile) as dst,
-    ):
+    with prior_writer(out, grid, scheme, key=key, dtype=config.dtype, **profile) as dst:
         for window, padded in grid.windows(win, margin):
             sample = nlcd[padded]
             layers = {name: src[padded]["mask"] > 0 for name, src in (aux or {}).items()}
             probs, _ = prior_window(sample["mask"], sample["valid"], m, config, layers, margin)
-            data = quantize_probs(probs) if config.dtype == "uint8" else probs.numpy()
-            dst.write(data, window=window)
-            digest.update(window, data)
+            dst.write(probs, window)
             if progress is not None:
                 progress(int(window.width * window.height))
-        dst.descriptions = tuple(scheme.names)
-        dst.update_tags(
-            **{KEY_TAG: key},
-            LSR_CLASSES=scheme.name,
-            LSR_SCALE="1/255" if config.dtype == "uint8" else "1",
-        )
     return out
-
-
-def stored_key(path: Path, tag: str = KEY_TAG) -> str | None:
-    """The key a finished output carries in its GeoTIFF tag (None: missing or unreadable).
-
-    Priors carry :data:`KEY_TAG`, a hash of their inputs and parameters; rerunning compares
-    it to skip work whose inputs have not changed.
-    """
-    try:
-        with rasterio.open(path) as src:
-            key: str | None = src.tags().get(tag)
-            return key
-    except rasterio.errors.RasterioIOError:
-        return None
 
 
 def plan_tiles(
@@ -470,8 +417,7 @@ def plan_tiles(
     todo: list[tuple[Path, Path, str]] = []
     for tile in tiles:
         out = out_dir / (tile.stem + ".tif")
-        blob = json.dumps([params, fingerprint([tile]), 1], sort_keys=True, default=str)
-        key = hashlib.sha256(blob.encode()).hexdigest()
+        key = content_key(params, fingerprint([tile]), 1)
         if out.exists() and stored_key(out) == key:
             report.skipped.append(out)
         else:
@@ -556,115 +502,6 @@ def build_label_priors(
         grid = Grid.of_raster(tile)
         target = region.read_labels(tile.stem, grid, scheme, coding)
         one_hot = (target[None] == np.arange(len(scheme))[:, None, None]).astype(np.float32)
-        data = quantize_probs(torch.from_numpy(one_hot))
-        with (
-            atomic_output(out, raster_check(data, name=out)) as partial,
-            rasterio.open(
-                partial, "w", **grid.profile(len(scheme), "uint8", compress="zstd")
-            ) as dst,
-        ):
-            dst.write(data)
-            dst.descriptions = tuple(scheme.names)
-            dst.update_tags(**{KEY_TAG: key}, LSR_CLASSES=scheme.name, LSR_SCALE="1/255")
+        write_prior(out, one_hot, grid, scheme, key=key, dtype="uint8", compress="zstd")
         report.written.append(out)
     return report
-
-
-# --------------------------------------------------------------------------- CLI
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="torchgeo-lsr prior",
-        description="Build one prior GeoTIFF per imagery tile of a region directory.",
-    )
-    add_region_arguments(parser)
-    parser.add_argument("--out", type=Path, required=True, help="output directory")
-    parser.add_argument("--classes", default="enviroatlas5", help="class scheme name or YAML file")
-    parser.add_argument(
-        "--cooccurrence",
-        default="pittsburgh",
-        help="pittsburgh|durham|austin|phoenix, a .npy (classes x 17) file, 'scheme' or 'estimate'",
-    )
-    parser.add_argument("--sigma", type=float, default=31.0, help="blur sigma in pixels")
-    parser.add_argument("--kernel-size", type=int, default=101, help="blur kernel size (odd)")
-    parser.add_argument("--blur", choices=("fast", "fft", "exact"), default="fast")
-    parser.add_argument(
-        "--aux", default="none", help="none | osm | buildings | osm,buildings (fused sources)"
-    )
-    parser.add_argument("--dtype", choices=("float32", "uint8"), default="float32")
-    parser.add_argument("--window", type=int, default=2048, help="processing window (px)")
-    parser.add_argument("--eps", type=float, default=1e-4, help="additive smoothing")
-    parser.add_argument(
-        "--label-scheme",
-        choices=("enviroatlas", "chesapeake", "index"),
-        default=None,
-        help="how the labels are coded (for --cooccurrence estimate; default: the region's)",
-    )
-    parser.add_argument(
-        "--learned-prior",
-        type=Path,
-        metavar="CKPT",
-        help="apply a trained LearnedPriorTask checkpoint instead of the hand-made recipe "
-        "(its input settings come from the checkpoint)",
-    )
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    return parser
-
-
-def parse_aux(value: str) -> tuple[AuxName, ...]:
-    """``"none"``, ``"osm"``, ``"buildings"`` or ``"osm,buildings"`` -> a tuple."""
-    if value in ("", "none"):
-        return ()
-    parts = tuple(p.strip() for p in value.split(","))
-    unknown = [p for p in parts if p not in ("osm", "buildings")]
-    if unknown:
-        raise ValueError(
-            f"--aux: unknown sources {unknown}; use none, osm, buildings or osm,buildings"
-        )
-    return parts  # type: ignore[return-value]
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``torchgeo-lsr prior REGION_DIR --out DIR [options]``."""
-    args = _parser().parse_args(argv)
-    try:
-        config = PriorConfig(
-            classes=args.classes,
-            cooccurrence=args.cooccurrence,
-            sigma=args.sigma,
-            kernel_size=args.kernel_size,
-            blur=args.blur,
-            aux=parse_aux(args.aux),
-            eps=args.eps,
-            dtype=args.dtype,
-            window=args.window,
-            label_scheme=args.label_scheme,
-        )
-        progress = False if args.no_progress else None
-        region = open_region_from_args(args)
-        if region is None:  # REGION is a required argument of `prior`
-            raise ValueError("REGION: required")
-        with output_lock(args.out, "torchgeo-lsr prior"):
-            if args.learned_prior is not None:
-                from .learned import apply_learned_prior
-
-                report = apply_learned_prior(
-                    args.learned_prior,
-                    region,
-                    args.out,
-                    eps=args.eps,
-                    window=args.window,
-                    progress=progress,
-                )
-            else:
-                report = build_region_priors(region, args.out, config, progress=progress)
-    except (ValueError, FileNotFoundError) as err:
-        print(f"torchgeo-lsr prior: {err}", file=sys.stderr)
-        return 2
-    except OSError as err:  # a write that failed (full disk, I/O error): not bad input
-        print(f"torchgeo-lsr prior: {err}", file=sys.stderr)
-        return 1
-    print(
-        f"priors in {args.out}: {len(report.written)} written, {len(report.skipped)} reused "
-        f"(classes {config.classes}, co-occurrence {config.cooccurrence}, sigma {config.sigma})"
-    )
-    return 0

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .simplex import _check_map
+from ..checks import check_map
 
 __all__ = [
     "CooccurrenceMode",
@@ -245,7 +245,7 @@ def remap(coarse_probs: Tensor, matrix: Tensor | np.ndarray, renormalize: bool =
         >>> remap(p, matrix, renormalize=False).flatten().tolist()  # informative mass 0.5
         [0.125, 0.375]
     """
-    _check_map(coarse_probs, "coarse_probs")
+    check_map(coarse_probs, "coarse_probs")
     axis = coarse_probs.ndim - 3
     m = torch.as_tensor(matrix).to(device=coarse_probs.device, dtype=coarse_probs.dtype)
     _check_matrix(m, coarse_probs.shape[axis])

@@ -19,8 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..checks import check_map
 from .blur import blur_probs
-from .simplex import _check_map
 
 __all__ = [
     "ENVIROATLAS5_FUSION",
@@ -209,7 +209,7 @@ def fuse_auxiliary(
         >>> fuse_auxiliary(prior, {"roads": road}, {"roads": 1})[1].tolist()
         [[0.5, 0.75, 0.5]]
     """
-    _check_map(prior, "prior")
+    check_map(prior, "prior")
     weights = {} if weights is None else dict(weights)
     dilate = {} if dilate is None else dict(dilate)
     sigma = {} if sigma is None else dict(sigma)

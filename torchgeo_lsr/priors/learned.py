@@ -36,11 +36,10 @@ from tqdm.auto import tqdm
 from ..checkpoints import read_checkpoint
 from ..classes import get_scheme
 from ..datasets.base import GeoSource, Grid, warp_to_grid
-from ..losses import smooth_probs
-from ..outputs import RasterDigest, atomic_output
+from ..formats import prior_scale, prior_writer
+from ..losses import DEFAULT_SMOOTHING, prior_nll
 from ..region import Region, fingerprint, read_label_file
 from .builder import (
-    KEY_TAG,
     PriorConfig,
     PriorReport,
     plan_tiles,
@@ -59,7 +58,6 @@ __all__ = [
     "input_channel_names",
     "learned_prior_inputs",
     "prior_config_from_hparams",
-    "prior_nll",
     "read_tile_labels",
     "score_prior",
     "score_prior_dir",
@@ -249,37 +247,8 @@ class PriorScore(NamedTuple):
     pixels: int
 
 
-def prior_nll(
-    probs: Tensor, target: Tensor, eps: float = 1e-4, ignore_index: int = IGNORE_INDEX
-) -> tuple[Tensor, Tensor]:
-    """Sum of ``-log P(true class)`` over labelled pixels, and their count.
-
-    Args:
-        probs: ``(B, K, H, W)`` probabilities; smoothed as ``(p + eps) / (1 + K eps)``.
-        target: ``(B, H, W)`` class indices; ``ignore_index`` (or any index ``>= K``) is
-            left out.
-        eps: additive smoothing.
-        ignore_index: label to leave out.
-
-    Returns:
-        ``(sum, count)`` as 0-d tensors.
-
-    Example:
-        >>> p = torch.tensor([[[[0.5]], [[0.5]]]])
-        >>> total, n = prior_nll(p, torch.tensor([[[1]]]), eps=0.0)
-        >>> round(float(total / n), 4), int(n)
-        (0.6931, 1)
-    """
-    k = probs.shape[1]
-    valid = (target != ignore_index) & (target >= 0) & (target < k)
-    index = torch.where(valid, target, 0).long().unsqueeze(1)
-    p_true = smooth_probs(probs, eps).gather(1, index).squeeze(1)
-    nll = -torch.log(p_true.clamp_min(torch.finfo(p_true.dtype).tiny))
-    return (nll * valid).sum(), valid.sum()
-
-
 def score_prior(
-    prior: Tensor, target: Tensor, eps: float = 1e-4, ignore_index: int = IGNORE_INDEX
+    prior: Tensor, target: Tensor, eps: float = DEFAULT_SMOOTHING, ignore_index: int = IGNORE_INDEX
 ) -> PriorScore:
     """NLL and accuracy of a ``(K, H, W)`` prior against ``(H, W)`` labels.
 
@@ -299,7 +268,7 @@ def score_prior_dir(
     prior_dir: str | os.PathLike[str],
     tiles: Sequence[str],
     config: PriorConfig | None = None,
-    eps: float = 1e-4,
+    eps: float = DEFAULT_SMOOTHING,
 ) -> PriorScore:
     """Score prior GeoTIFFs (``prior_dir/<tile>.tif``) against the region's labels.
 
@@ -312,8 +281,8 @@ def score_prior_dir(
     for name in tiles:
         grid = Grid.of_raster(images[name])
         with rasterio.open(Path(prior_dir) / f"{name}.tif") as src:
-            scale = 255.0 if src.dtypes[0] == "uint8" else 1.0
-            data = warp_to_grid(src, grid, dtype="float32", fill=0.0, what="prior") / scale
+            data = warp_to_grid(src, grid, dtype="float32", fill=0.0, what="prior")
+            data /= prior_scale(src)
         labels = torch.from_numpy(read_tile_labels(region, grid, name, config))
         score = score_prior(torch.from_numpy(data), labels, eps)
         nll += score.nll * score.pixels
@@ -344,21 +313,14 @@ def _write_tile(
     scheme = get_scheme(inputs.config.classes)
     grid = Grid.of_raster(tile)
     margin = (task.model.receptive_field - 1) // 2
-    profile = grid.profile(len(scheme), "float32")
-    digest = RasterDigest(out)
-    with atomic_output(out, digest.check) as partial, rasterio.open(partial, "w", **profile) as dst:
+    tags = {"LSR_PRIOR": "learned"}
+    with prior_writer(out, grid, scheme, key=key, tags=tags) as dst:
         for win, padded in grid.windows(window, margin):
             h, w = int(win.height), int(win.width)
             x = inputs.stack(padded)[None].to(device)
             with torch.inference_mode():
                 probs = task.predict_prior(x, eps)[0, :, margin : margin + h, margin : margin + w]
-            data = probs.float().cpu().numpy()
-            dst.write(data, window=win)
-            digest.update(win, data)
-        dst.descriptions = tuple(scheme.names)
-        dst.update_tags(
-            **{KEY_TAG: key}, LSR_CLASSES=scheme.name, LSR_SCALE="1", LSR_PRIOR="learned"
-        )
+            dst.write(probs.float().cpu().numpy(), win)
 
 
 def apply_learned_prior(
@@ -368,7 +330,7 @@ def apply_learned_prior(
     tiles: Sequence[str] | None = None,
     config: PriorConfig | None = None,
     *,
-    eps: float = 1e-4,
+    eps: float = DEFAULT_SMOOTHING,
     window: int = 1024,
     device: str | torch.device = "cpu",
     progress: bool | None = None,

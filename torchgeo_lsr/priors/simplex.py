@@ -16,36 +16,10 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
+from ..checks import check_map, check_mask
+from ..losses import DEFAULT_SMOOTHING
+
 __all__ = ["SimplexOutput", "ToSimplex", "one_hot", "to_simplex"]
-
-#: The paper's additive smoothing of the prior.
-DEFAULT_EPS = 1e-4
-
-
-def _check_map(p: Tensor, name: str = "p") -> None:
-    """Raise unless ``p`` is a floating ``(B, C, H, W)`` or ``(C, H, W)`` tensor."""
-    if not isinstance(p, Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(p).__name__}")
-    if p.ndim not in (3, 4):
-        raise ValueError(f"{name} must have shape (B, C, H, W) or (C, H, W), got {tuple(p.shape)}")
-    if not p.is_floating_point():
-        raise TypeError(f"{name} must be a floating-point tensor, got {p.dtype}")
-
-
-def _check_mask(mask: Tensor | None, p: Tensor, name: str) -> Tensor | None:
-    """Check a boolean pixel mask against ``p`` (shape of ``p`` without its class axis)."""
-    if mask is None:
-        return None
-    expected = p.shape[:-3] + p.shape[-2:]
-    if not isinstance(mask, Tensor) or mask.dtype != torch.bool:
-        what = mask.dtype if isinstance(mask, Tensor) else type(mask).__name__
-        raise TypeError(f"{name} must be a boolean tensor, got {what}")
-    if mask.shape != expected:
-        raise ValueError(
-            f"{name} must have shape {tuple(expected)} (the map without its class axis), "
-            f"got {tuple(mask.shape)}"
-        )
-    return mask.to(p.device)
 
 
 class SimplexOutput(NamedTuple):
@@ -61,7 +35,7 @@ class SimplexOutput(NamedTuple):
 
 
 def to_simplex(
-    p: Tensor, eps: float = DEFAULT_EPS, nodata: Tensor | None = None, min_mass: float = 0.0
+    p: Tensor, eps: float = DEFAULT_SMOOTHING, nodata: Tensor | None = None, min_mass: float = 0.0
 ) -> SimplexOutput:
     """Normalise non-negative class mass onto the simplex, with additive smoothing.
 
@@ -89,12 +63,12 @@ def to_simplex(
         >>> probs[:, 0, 0].tolist(), valid.tolist()
         ([0.5, 0.5], [[True, False]])
     """
-    _check_map(p)
+    check_map(p)
     if eps < 0:
         raise ValueError(f"eps must be >= 0, got {eps}")
     if min_mass < 0:
         raise ValueError(f"min_mass must be >= 0, got {min_mass}")
-    mask = _check_mask(nodata, p, "nodata")
+    mask = check_mask(nodata, p, "nodata")
     axis = p.ndim - 3
     finite = torch.isfinite(p).all(dim=axis)
     clean = torch.where(torch.isfinite(p), p, torch.zeros_like(p)).clamp_min(0)
@@ -179,7 +153,7 @@ class ToSimplex(nn.Module):
         ([0.25, 0.25, 0.25, 0.25], True)
     """
 
-    def __init__(self, eps: float = DEFAULT_EPS, min_mass: float = 0.0) -> None:
+    def __init__(self, eps: float = DEFAULT_SMOOTHING, min_mass: float = 0.0) -> None:
         super().__init__()
         if eps < 0:
             raise ValueError(f"eps must be >= 0, got {eps}")

@@ -14,9 +14,8 @@ from torchmetrics import Metric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassJaccardIndex
 
 from .._compat import SemanticSegmentationTask
-from ..losses import smooth_probs
+from ..losses import DEFAULT_SMOOTHING, prior_nll, smooth_probs
 from ..models import LearnedPriorFCN
-from ..priors.learned import prior_nll
 from .base import PatchTask
 
 __all__ = ["LearnedPriorTask", "PixelNLL"]
@@ -45,7 +44,9 @@ class PixelNLL(Metric):
     higher_is_better = False
     full_state_update = False
 
-    def __init__(self, eps: float = 1e-4, ignore_index: int = 255, **kwargs: Any) -> None:
+    def __init__(
+        self, eps: float = DEFAULT_SMOOTHING, ignore_index: int = 255, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.eps, self.ignore_index = eps, ignore_index
         self.add_state(
@@ -95,7 +96,7 @@ class LearnedPriorTask(PatchTask):
         num_filters: int = 128,
         kernel_size: Sequence[int] = (11, 7, 5),
         border: int | None = None,
-        output_smoothing: float = 1e-4,
+        output_smoothing: float = DEFAULT_SMOOTHING,
         ignore_index: int = 255,
         labels: list[str] | None = None,
         lr: float = 1e-3,

@@ -12,9 +12,9 @@ from torch import Tensor, nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassJaccardIndex
 
-from .._choices import LRSchedule, WarmupLoss, check_choice
 from .._compat import SemanticSegmentationTask
-from ..losses import LossName, implicit_posterior, make_loss, smooth_probs
+from ..checks import LRSchedule, WarmupLoss, check_choice
+from ..losses import DEFAULT_SMOOTHING, LossName, implicit_posterior, make_loss, smooth_probs
 from ..models import FCN
 from .base import PatchTask
 
@@ -62,8 +62,8 @@ class LabelSuperResolutionTask(PatchTask):
         num_layers: int = 5,
         loss: LossName = "qr",
         prior_key: str = "prior",
-        prior_smoothing: float = 1e-4,
-        output_smoothing: float = 1e-4,
+        prior_smoothing: float = DEFAULT_SMOOTHING,
+        output_smoothing: float = DEFAULT_SMOOTHING,
         denominator_momentum: float | None = None,
         border: int | None = None,
         warmup_epochs: int = 0,
