@@ -36,7 +36,7 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 import rasterio
@@ -58,7 +58,7 @@ __all__ = [
 
 RegionLayout = Literal["directory", "chesapeake"]
 AuxName = Literal["osm", "buildings"]
-AUX_NAMES: tuple[AuxName, ...] = ("osm", "buildings")
+AUX_NAMES: tuple[AuxName, ...] = get_args(AuxName)
 
 
 def fingerprint(paths: Iterable[Path]) -> list[tuple[str, int, int]]:

@@ -18,6 +18,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader
 from torchgeo.datamodules import BaseDataModule
 
+from ..checks import check_choice
 from ..datasets import AlignedTile, PatchDataset, list_rasters, match_by_stem, read_aligned_tile
 from ..samplers import (
     GridPatchSampler,
@@ -27,6 +28,10 @@ from ..samplers import (
 )
 
 __all__ = ["LSRDataModule", "ResumableLoader", "band_statistics", "dihedral_augment"]
+
+#: How training patches are drawn: uniformly over all tiles' patches, a fixed number per
+#: tile, or batches that mix tiles (:class:`~torchgeo_lsr.samplers.MixedTileBatchSampler`).
+TrainSampler = Literal["random", "per_tile", "mixed_batch"]
 
 PathList = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
 
@@ -230,7 +235,7 @@ class LSRDataModule(BaseDataModule):
         batch_size: int = 16,
         num_workers: int = 0,
         train_length: int = 1024,
-        train_sampler: Literal["random", "per_tile", "mixed_batch"] = "random",
+        train_sampler: TrainSampler = "random",
         patches_per_tile: int = 400,
         val_tiles: list[str] | None = None,
         test_tiles: list[str] | None = None,
@@ -246,11 +251,7 @@ class LSRDataModule(BaseDataModule):
         self.images, self.priors, self.labels = images, priors, labels
         self.patch_size = patch_size
         self.train_length = train_length
-        if train_sampler not in ("random", "per_tile", "mixed_batch"):
-            raise ValueError(
-                "train_sampler must be 'random', 'per_tile' or 'mixed_batch', "
-                f"got {train_sampler!r}"
-            )
+        check_choice("train_sampler", train_sampler, TrainSampler)
         self.train_sampler = train_sampler
         self.patches_per_tile = patches_per_tile
         self.val_tiles = val_tiles

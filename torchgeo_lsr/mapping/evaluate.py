@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 import rasterio
@@ -194,7 +194,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--classes", default="enviroatlas5", help="class scheme (name or YAML)")
     parser.add_argument(
         "--label-scheme",
-        choices=("enviroatlas", "chesapeake", "index"),
+        choices=get_args(LabelScheme),
         default=None,
         help="how the labels are coded: EnviroAtlas codes, Chesapeake lc codes or class "
         "indices (default: the region's, else enviroatlas)",

@@ -50,7 +50,7 @@ import torch.nn.functional as F
 from kornia.filters import fft_conv, gaussian_blur2d, get_gaussian_kernel1d
 from torch import Tensor, nn
 
-from ..checks import check_map, check_mask
+from ..checks import check_choice, check_map, check_mask
 
 __all__ = [
     "BlurBorder",
@@ -64,8 +64,6 @@ __all__ = [
 BlurMethod = Literal["exact", "fft", "fast"]
 BlurBorder = Literal["normalized", "constant", "reflect", "replicate", "circular"]
 
-_METHODS = ("exact", "fft", "fast")
-_BORDERS = ("normalized", "constant", "reflect", "replicate", "circular")
 #: Neighbourhood weight below which the FFT and fast paths call a pixel "sees no valid
 #: pixel" (their round-off is not exactly zero); the exact path uses ``> 0``.
 _APPROX_MIN_WEIGHT = 1e-6
@@ -352,10 +350,8 @@ def blur_probs(
     sig = _pair_sigma(sigma)
     ksize = _pair_kernel(kernel_size, sig)
     mask = check_mask(valid, p, "valid")
-    if method not in _METHODS:
-        raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
-    if border not in _BORDERS:
-        raise ValueError(f"border must be one of {_BORDERS}, got {border!r}")
+    check_choice("method", method, BlurMethod)
+    check_choice("border", border, BlurBorder)
     if mask is not None and border != "normalized":
         raise ValueError(f"valid needs border='normalized' (got border={border!r})")
     if factor is not None and (not isinstance(factor, int) or factor < 1):
@@ -443,10 +439,8 @@ class BlurProbs(nn.Module):
         super().__init__()
         sig = _pair_sigma(sigma)
         _pair_kernel(kernel_size, sig)
-        if method not in _METHODS:
-            raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
-        if border not in _BORDERS:
-            raise ValueError(f"border must be one of {_BORDERS}, got {border!r}")
+        check_choice("method", method, BlurMethod)
+        check_choice("border", border, BlurBorder)
         self.sigma = sigma
         self.kernel_size = kernel_size
         self.method: BlurMethod = method

@@ -33,18 +33,20 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..checks import check_choice
 from ..classes import NLCD as NLCD_SCHEME
 from ..classes import LabelScheme, get_scheme, reference_cooccurrence
 from ..datasets.base import GeoSource, Grid, RasterSource
-from ..formats import content_key, prior_writer, stored_key, write_prior
+from ..formats import PriorDType, content_key, prior_writer, stored_key, write_prior
 from ..losses import DEFAULT_SMOOTHING
 from ..region import (
+    AUX_NAMES,
     AuxName,
     Region,
     fingerprint,
@@ -116,7 +118,7 @@ class PriorConfig:
     blur: BlurMethod = "fast"
     aux: tuple[AuxName, ...] = ()
     eps: float = DEFAULT_SMOOTHING
-    dtype: Literal["float32", "uint8"] = "float32"
+    dtype: PriorDType = "float32"
     window: int = 2048
     label_scheme: LabelScheme | None = None
     fusion: FusionConfig | None = None
@@ -127,9 +129,8 @@ class PriorConfig:
             raise ValueError(f"sigma must be > 0, got {self.sigma}")
         if self.window < 16:
             raise ValueError(f"window must be >= 16 px, got {self.window}")
-        if self.dtype not in ("float32", "uint8"):
-            raise ValueError(f"dtype must be 'float32' or 'uint8', got {self.dtype!r}")
-        unknown = sorted(set(self.aux) - {"osm", "buildings"})
+        check_choice("dtype", self.dtype, PriorDType)
+        unknown = sorted(set(self.aux) - set(AUX_NAMES))
         if unknown:
             raise ValueError(f"aux: unknown sources {unknown}; use 'osm' and/or 'buildings'")
 

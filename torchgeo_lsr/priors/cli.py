@@ -13,10 +13,14 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import get_args
 
+from ..classes import LabelScheme
+from ..formats import PriorDType
 from ..losses import DEFAULT_SMOOTHING
 from ..outputs import output_lock
-from ..region import AuxName, add_region_arguments, open_region_from_args
+from ..region import AUX_NAMES, AuxName, add_region_arguments, open_region_from_args
+from .blur import BlurMethod
 from .builder import PriorConfig, build_region_priors
 from .learned import apply_learned_prior
 
@@ -38,16 +42,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--sigma", type=float, default=31.0, help="blur sigma in pixels")
     parser.add_argument("--kernel-size", type=int, default=101, help="blur kernel size (odd)")
-    parser.add_argument("--blur", choices=("fast", "fft", "exact"), default="fast")
+    parser.add_argument("--blur", choices=get_args(BlurMethod), default="fast")
     parser.add_argument(
         "--aux", default="none", help="none | osm | buildings | osm,buildings (fused sources)"
     )
-    parser.add_argument("--dtype", choices=("float32", "uint8"), default="float32")
+    parser.add_argument("--dtype", choices=get_args(PriorDType), default="float32")
     parser.add_argument("--window", type=int, default=2048, help="processing window (px)")
     parser.add_argument("--eps", type=float, default=DEFAULT_SMOOTHING, help="additive smoothing")
     parser.add_argument(
         "--label-scheme",
-        choices=("enviroatlas", "chesapeake", "index"),
+        choices=get_args(LabelScheme),
         default=None,
         help="how the labels are coded (for --cooccurrence estimate; default: the region's)",
     )
@@ -67,7 +71,7 @@ def parse_aux(value: str) -> tuple[AuxName, ...]:
     if value in ("", "none"):
         return ()
     parts = tuple(p.strip() for p in value.split(","))
-    unknown = [p for p in parts if p not in ("osm", "buildings")]
+    unknown = [p for p in parts if p not in AUX_NAMES]
     if unknown:
         raise ValueError(
             f"--aux: unknown sources {unknown}; use none, osm, buildings or osm,buildings"

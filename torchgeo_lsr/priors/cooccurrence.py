@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..checks import check_map
+from ..checks import check_choice, check_map
 
 __all__ = [
     "CooccurrenceMode",
@@ -129,8 +129,7 @@ def estimate_cooccurrence(
         )
     if num_coarse < 1 or num_fine < 1:
         raise ValueError(f"need num_coarse, num_fine >= 1, got {num_coarse}, {num_fine}")
-    if mode not in ("tile_average", "pooled"):
-        raise ValueError(f"mode must be 'tile_average' or 'pooled', got {mode!r}")
+    check_choice("mode", mode, CooccurrenceMode)
     if mode == "pooled" and tiles is not None:
         raise ValueError("tiles applies to mode='tile_average' only")
     if c.ndim == 2:

@@ -20,6 +20,22 @@ class PatchTask(SemanticSegmentationTask):  # type: ignore[misc]
     implement :meth:`_shared_step`; training, validation and test steps call it.
     """
 
+    def __init__(self) -> None:
+        """Run TorchGeo's ``BaseTask.__init__`` and not ``SemanticSegmentationTask``'s.
+
+        The segmentation task's own arguments (``weights``, ``loss``, ...) do not apply to
+        patch tasks; ``BaseTask.__init__`` saves the subclass's arguments as
+        hyper-parameters (Lightning reads them from the calling ``__init__`` frames) and
+        runs the ``configure_*`` hooks. Subclasses check their arguments, then call this.
+        """
+        self.weights = None
+        super(SemanticSegmentationTask, self).__init__()
+
+    @staticmethod
+    def _check_labels(labels: list[str] | None, num_classes: int) -> None:
+        if labels is not None and len(labels) != num_classes:
+            raise ValueError(f"labels has {len(labels)} names for {num_classes} classes")
+
     @property
     def border(self) -> int:
         """Pixels cropped from each patch side before loss and metrics."""

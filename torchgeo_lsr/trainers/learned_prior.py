@@ -13,7 +13,6 @@ from torch import Tensor, nn
 from torchmetrics import Metric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassJaccardIndex
 
-from .._compat import SemanticSegmentationTask
 from ..losses import DEFAULT_SMOOTHING, prior_nll, smooth_probs
 from ..models import LearnedPriorFCN
 from .base import PatchTask
@@ -125,14 +124,10 @@ class LearnedPriorTask(PatchTask):
         """
         if model != "learned_prior_fcn":
             raise ValueError(f"model must be 'learned_prior_fcn', got {model!r}")
-        if labels is not None and len(labels) != num_classes:
-            raise ValueError(f"labels has {len(labels)} names for {num_classes} classes")
+        self._check_labels(labels, num_classes)
         if (border is not None and border < 0) or output_smoothing < 0:
             raise ValueError("border and output_smoothing must be >= 0")
-        self.weights = None
-        # Skip the parent's __init__ (its arguments do not apply) but run TorchGeo's
-        # BaseTask.__init__: save_hyperparameters, then the configure_* hooks.
-        super(SemanticSegmentationTask, self).__init__()
+        super().__init__()
 
     # ------------------------------------------------------------------ hooks
     def configure_models(self) -> None:

@@ -12,7 +12,6 @@ from torch import Tensor, nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassJaccardIndex
 
-from .._compat import SemanticSegmentationTask
 from ..checks import LRSchedule, WarmupLoss, check_choice
 from ..losses import DEFAULT_SMOOTHING, LossName, implicit_posterior, make_loss, smooth_probs
 from ..models import FCN
@@ -116,16 +115,12 @@ class LabelSuperResolutionTask(PatchTask):
         if model != "fcn":
             raise ValueError(f"model must be 'fcn', got {model!r}")
         check_choice("loss", loss, LossName)
-        if labels is not None and len(labels) != num_classes:
-            raise ValueError(f"labels has {len(labels)} names for {num_classes} classes")
+        self._check_labels(labels, num_classes)
         check_choice("lr_schedule", lr_schedule, LRSchedule)
         check_choice("warmup_loss", warmup_loss, WarmupLoss)
         if warmup_epochs < 0 or (border is not None and border < 0):
             raise ValueError("warmup_epochs and border must be >= 0")
-        self.weights = None
-        # Skip the parent's __init__ (its arguments do not apply) but run TorchGeo's
-        # BaseTask.__init__: save_hyperparameters, then the configure_* hooks.
-        super(SemanticSegmentationTask, self).__init__()
+        super().__init__()
         #: Optional ``(C,)`` per-class mean of q over a whole region, used by
         #: :meth:`predict_step` for the implicit posterior (else the batch mean).
         self.region_q_mean: Tensor | None = None
