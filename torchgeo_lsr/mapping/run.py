@@ -32,6 +32,7 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -42,7 +43,7 @@ import yaml
 from tqdm.auto import tqdm
 
 from ..checks import LRSchedule, WarmupLoss, check_choice
-from ..classes import get_scheme, labels_to_classes
+from ..classes import ClassScheme, get_scheme, labels_to_classes
 from ..datasets.base import Grid
 from ..formats import MAP_KEY_TAG, content_key, read_prior, stored_key
 from ..interrupt import Interrupted, ResumeCheckpoint, graceful_signals, raise_if_pending
@@ -146,7 +147,13 @@ class MapConfig:
     seed: int = 0
     save_probs: bool = False
 
+    @cached_property
+    def scheme(self) -> ClassScheme:
+        """The class scheme ``classes`` names, resolved once (a YAML file is read once)."""
+        return get_scheme(self.classes)
+
     def __post_init__(self) -> None:
+        _ = self.scheme  # an unknown scheme fails here, before any work
         check_choice("loss", self.loss, LossName)
         check_choice("warmup_loss", self.warmup_loss, WarmupLoss)
         if self.warmup_epochs is not None and self.warmup_epochs < 0:
@@ -300,7 +307,7 @@ def train(
     from ..trainers import LabelSuperResolutionTask
     from .engine import CheckpointEntry
 
-    scheme = get_scheme(config.classes)
+    scheme = config.scheme
     ckpt_dir = out / "checkpoints"
     final = ckpt_dir / "final.ckpt"
     options = {k: v for k, v in dataclasses.asdict(config).items() if k not in PREDICT_ONLY}
@@ -487,7 +494,7 @@ def predict_region(
     region = Region.open(region)
     norm = norm or Normalization.from_checkpoint(checkpoint)
     norm = norm or Normalization.of(region, config.normalize, config.init_from)
-    scheme = get_scheme(config.classes)
+    scheme = config.scheme
     task = _load_model(checkpoint)
     margin = (task.model.receptive_field - 1) // 2
     tiles = list(region.images)
@@ -561,8 +568,7 @@ def predict_region(
     return written
 
 
-def _prior_argmax_maps(region: Region, priors: Path, out: Path, classes: str) -> list[Path]:
-    scheme = get_scheme(classes)
+def _prior_argmax_maps(region: Region, priors: Path, out: Path, scheme: ClassScheme) -> list[Path]:
     paths = []
     for prior in _prior_files(region, priors):
         grid = Grid.of_raster(prior)
@@ -622,9 +628,7 @@ def _map_region(
         raise ValueError(f"--prior labels: region {region.root} has no labels (labels/ or lc)")
     if region.labels is not None:  # labels these classes cannot score: fail before training
         try:
-            labels_to_classes(
-                np.zeros(1, np.int64), get_scheme(config.classes), region.label_scheme
-            )
+            labels_to_classes(np.zeros(1, np.int64), config.scheme, region.label_scheme)
         except ValueError:
             known = {"enviroatlas": "enviroatlas, enviroatlas5", "chesapeake": "chesapeake4"}
             raise ValueError(
@@ -653,7 +657,7 @@ def _map_region(
             config.learned_prior, region, priors, window=config.window, progress=show
         )
     elif config.prior == "labels":
-        build_label_priors(region, priors, config.classes)
+        build_label_priors(region, priors, config.scheme)
     else:
         build_region_priors(region, priors, prior_config, progress=show)
     timer("prior_s", start)
@@ -675,7 +679,7 @@ def _map_region(
         first,
         priors / f"{first.stem}.tif",
         {"q (network)": maps["q"][0], "r (posterior)": maps["r"][0]},
-        get_scheme(config.classes),
+        config.scheme,
         out / "quicklook.png",
         title=f"{region.name}: {first.stem}",
     )
@@ -692,10 +696,10 @@ def _map_region(
         "outputs": {"q": "q.vrt", "r": "r.vrt", "quicklook": "quicklook.png"},
     }
     if region.labels is not None:
-        prior_maps = _prior_argmax_maps(region, priors, out, config.classes)
+        prior_maps = _prior_argmax_maps(region, priors, out, config.scheme)
         metrics = {}
         for name, paths in (("q", maps["q"]), ("r", maps["r"]), ("prior_argmax", prior_maps)):
-            result = evaluate_maps(paths, region, config.classes)
+            result = evaluate_maps(paths, region, config.scheme)
             metrics[name] = {"accuracy": result.accuracy, "miou": result.miou, "iou": result.iou}
             if name == "r":
                 plot_confusion(

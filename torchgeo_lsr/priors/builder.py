@@ -32,6 +32,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,7 @@ from tqdm.auto import tqdm
 
 from ..checks import check_choice
 from ..classes import NLCD as NLCD_SCHEME
-from ..classes import LabelScheme, get_scheme, reference_cooccurrence
+from ..classes import ClassScheme, LabelScheme, get_scheme, reference_cooccurrence
 from ..datasets.base import GeoSource, Grid, RasterSource
 from ..formats import PriorDType, content_key, prior_writer, stored_key, write_prior
 from ..losses import DEFAULT_SMOOTHING
@@ -124,7 +125,7 @@ class PriorConfig:
     fusion: FusionConfig | None = None
 
     def __post_init__(self) -> None:
-        get_scheme(self.classes)  # an unknown scheme fails here, not at the first tile
+        _ = self.scheme  # an unknown scheme fails here, not at the first tile
         if self.sigma <= 0:
             raise ValueError(f"sigma must be > 0, got {self.sigma}")
         if self.window < 16:
@@ -133,6 +134,11 @@ class PriorConfig:
         unknown = sorted(set(self.aux) - set(AUX_NAMES))
         if unknown:
             raise ValueError(f"aux: unknown sources {unknown}; use 'osm' and/or 'buildings'")
+
+    @cached_property
+    def scheme(self) -> ClassScheme:
+        """The class scheme ``classes`` names, resolved once (a YAML file is read once)."""
+        return get_scheme(self.classes)
 
     def fusion_spec(self) -> FusionConfig:
         """The fusion settings: ``fusion``, or the scheme's default.
@@ -143,7 +149,7 @@ class PriorConfig:
         """
         if self.fusion is not None:
             return self.fusion
-        return default_fusion(get_scheme(self.classes).names)
+        return default_fusion(self.scheme.names)
 
     @property
     def margin(self) -> int:
@@ -174,7 +180,7 @@ def resolve_cooccurrence(config: PriorConfig, region: Region | None = None) -> n
         ValueError: on an unknown name, a file of the wrong shape, or a scheme without a
             matrix.
     """
-    scheme = get_scheme(config.classes)
+    scheme = config.scheme
     source = config.cooccurrence
     matrix: np.ndarray
     if source == "estimate":
@@ -226,7 +232,7 @@ def estimate_region_cooccurrence(
     region = Region.open(region)
     if region.labels is None:
         raise FileNotFoundError(f"region {region.root}: --cooccurrence estimate needs labels")
-    scheme = get_scheme(config.classes)
+    scheme = config.scheme
     label_scheme = config.label_scheme or region.label_scheme
     nlcd = region.nlcd()
     coarse, fine = [], []
@@ -383,7 +389,7 @@ def build_tile_prior(
     The file is written under a temporary name, read back and renamed when complete
     (:func:`~torchgeo_lsr.outputs.atomic_output`).
     """
-    scheme = get_scheme(config.classes)
+    scheme = config.scheme
     grid = Grid.of_raster(tile)
     m = torch.from_numpy(matrix).float()
     margin, win = config.margin, config.window
@@ -479,7 +485,7 @@ def build_region_priors(
 def build_label_priors(
     region: Region | str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
-    classes: str = "enviroatlas5",
+    classes: str | ClassScheme = "enviroatlas5",
     label_scheme: LabelScheme | None = None,
 ) -> PriorReport:
     """One-hot "priors" of the region's own hi-res labels, one GeoTIFF per imagery tile.
@@ -495,7 +501,7 @@ def build_label_priors(
     region, out_dir = Region.open(region), Path(out_dir)
     if region.labels is None:
         raise FileNotFoundError(f"region {region.root}: a prior from labels needs labels")
-    scheme = get_scheme(classes)
+    scheme = get_scheme(classes) if isinstance(classes, str) else classes
     coding = label_scheme or region.label_scheme
     report = PriorReport()
     params = ["labels", scheme.name, coding, fingerprint(region.input_files(labels=True))]

@@ -227,7 +227,7 @@ def read_tile_labels(
     config = config or PriorConfig()
     region = Region.open(region)
     label_scheme = config.label_scheme or region.label_scheme
-    scheme = get_scheme(config.classes)
+    scheme = config.scheme
     classes = read_label_file(region.label_path(name), grid, scheme, label_scheme)
     return np.where(classes == 255, IGNORE_INDEX, classes).astype(np.int64)
 
@@ -310,7 +310,7 @@ def _write_tile(
     eps: float,
     device: torch.device,
 ) -> None:
-    scheme = get_scheme(inputs.config.classes)
+    scheme = inputs.config.scheme
     grid = Grid.of_raster(tile)
     margin = (task.model.receptive_field - 1) // 2
     tags = {"LSR_PRIOR": "learned"}
