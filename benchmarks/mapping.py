@@ -6,7 +6,7 @@ Both are measured in one run on the generated sample city with the same trained 
 * ``forward_s``: the network alone, one forward pass per tile over the whole tile, on
   tensors already in memory (the floor);
 * ``predict_s``: the real prediction stage of ``torchgeo-lsr map``
-  (:func:`torchgeo_lsr.mapping.run.predict_region`): reading tiles, windowed inference
+  (:func:`torchgeo_lsr.mapping.prediction.predict_region`): reading tiles, windowed inference
   with receptive-field margins, the region-level denominator, the implicit posterior,
   and writing q and r class-map COGs.
 
@@ -30,7 +30,7 @@ import rasterio
 import torch
 
 from torchgeo_lsr.mapping import MapConfig, map_region
-from torchgeo_lsr.mapping.run import _load_model, predict_region
+from torchgeo_lsr.mapping.prediction import load_model, predict_region
 
 DEMO_CONFIG = Path(__file__).parents[1] / "configs" / "map" / "demo.yaml"
 
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         region = make_sample_city(work / "city", tiles=4, size=size, progress=False).root
         map_region(region, work / "map", config, progress=False)  # priors + a trained model
         checkpoint = work / "map" / "checkpoints" / "final.ckpt"
-        model = _load_model(checkpoint).model
+        model = load_model(checkpoint).model
         tiles = sorted((region / "naip").glob("*.tif"))
         images = []
         for tile in tiles:

@@ -306,9 +306,9 @@ def test_a_network_keeps_the_normalisation_it_was_trained_with(tmp_path: Path) -
     fine = MapConfig(**(TINY.__dict__ | {"init_from": str(ckpt), "steps": 2}))
     map_region(wv, tmp_path / "d", fine, progress=False)
     ckpt.unlink()
-    from torchgeo_lsr.mapping.run import _load_model
+    from torchgeo_lsr.mapping.prediction import load_model
 
-    assert _load_model(tmp_path / "d" / "checkpoints" / "final.ckpt").model is not None
+    assert load_model(tmp_path / "d" / "checkpoints" / "final.ckpt").model is not None
 
 
 def test_selections_and_label_schemes_fail_before_any_work(

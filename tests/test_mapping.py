@@ -23,12 +23,12 @@ from torchgeo_lsr.mapping import (
     implicit_posterior_map,
     map_region,
     predict_tile,
+    prediction,
     scores,
     tile_windows,
     write_class_map,
     write_vrt,
 )
-from torchgeo_lsr.mapping import run as run_module
 from torchgeo_lsr.mapping.engine import QTileWriter, TilePredictor, dequantize, quantize
 from torchgeo_lsr.models import FCN
 from torchgeo_lsr.sample_city import make_sample_city
@@ -229,7 +229,7 @@ class TestMapCommand:
         clean = mapped[0]
 
         killed = tmp_path / "killed"
-        real = run_module.write_class_map
+        real = prediction.write_class_map
         calls = {"n": 0}
 
         def dies_on_third(*args: object, **kwargs: object) -> Path:
@@ -238,10 +238,10 @@ class TestMapCommand:
                 raise KeyboardInterrupt  # as if the user pressed Ctrl-C mid-way
             return real(*args, **kwargs)  # type: ignore[arg-type]
 
-        monkeypatch.setattr(run_module, "write_class_map", dies_on_third)
+        monkeypatch.setattr(prediction, "write_class_map", dies_on_third)
         with pytest.raises(KeyboardInterrupt):
             map_region(city, killed, TINY_MAP, progress=False)
-        monkeypatch.setattr(run_module, "write_class_map", real)
+        monkeypatch.setattr(prediction, "write_class_map", real)
         assert not list(killed.rglob("*.partial")) or all(
             p.suffix == ".partial" for p in killed.rglob("*.partial")
         )
@@ -372,7 +372,7 @@ def test_work_file_path_equals_in_memory(
 ) -> None:
     """A region too large to hold q in memory goes through work files: same maps."""
     in_memory = mapped[0]
-    monkeypatch.setattr(run_module, "Q_MEMORY_BYTES", 0)
+    monkeypatch.setattr(prediction, "Q_MEMORY_BYTES", 0)
     on_disk = tmp_path / "disk"
     map_region(city, on_disk, TINY_MAP, progress=False)
     assert list((on_disk / "work" / "q").glob("*.tif"))
@@ -420,9 +420,9 @@ def test_ddp_prediction_equals_single_process(
 ) -> None:
     """Two CPU processes under DDP (one rank per tile share) write the same q and maps."""
     single = mapped[0]
-    monkeypatch.setattr(run_module, "Q_MEMORY_BYTES", 0)  # keep the work files to compare
+    monkeypatch.setattr(prediction, "Q_MEMORY_BYTES", 0)  # keep the work files to compare
     on_disk = tmp_path / "single_disk"
-    run_module.predict_region(
+    prediction.predict_region(
         city,
         single / "prior",
         on_disk,
@@ -432,7 +432,7 @@ def test_ddp_prediction_equals_single_process(
     )
     ddp = tmp_path / "ddp"
     config = dataclasses.replace(TINY_MAP, devices=2, strategy="ddp_spawn")
-    maps = run_module.predict_region(
+    maps = prediction.predict_region(
         city, single / "prior", ddp, _copy_training(single, ddp), config, progress=False
     )
     assert maps is not None
@@ -458,7 +458,7 @@ def test_kill_during_prediction_reuses_finished_tiles(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     clean = mapped[0]
-    monkeypatch.setattr(run_module, "Q_MEMORY_BYTES", 0)
+    monkeypatch.setattr(prediction, "Q_MEMORY_BYTES", 0)
     killed = tmp_path / "killed"
     real = QTileWriter.write_on_batch_end
     calls = {"n": 0}

@@ -362,13 +362,24 @@ SCHEMES: dict[str, ClassScheme] = {
 }
 
 
+#: User schemes read by :func:`get_scheme`, by (path, size, mtime): each file is read once.
+_LOADED: dict[tuple[str, int, int], ClassScheme] = {}
+
+
 def get_scheme(name_or_path: str | os.PathLike[str]) -> ClassScheme:
-    """A built-in scheme by name, or a user scheme from a YAML file (see :func:`load_scheme`)."""
+    """A built-in scheme by name, or a user scheme from a YAML file (see :func:`load_scheme`).
+
+    A YAML file is read once (again only when it changes on disk).
+    """
     key = str(name_or_path)
     if key in SCHEMES:
         return SCHEMES[key]
     if os.path.exists(key):
-        return load_scheme(key)
+        stat = os.stat(key)
+        found = (os.path.abspath(key), stat.st_size, stat.st_mtime_ns)
+        if found not in _LOADED:
+            _LOADED[found] = load_scheme(key)
+        return _LOADED[found]
     raise ValueError(f"unknown class scheme {key!r}: use one of {sorted(SCHEMES)} or a YAML file")
 
 

@@ -32,7 +32,6 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -135,9 +134,9 @@ class PriorConfig:
         if unknown:
             raise ValueError(f"aux: unknown sources {unknown}; use 'osm' and/or 'buildings'")
 
-    @cached_property
+    @property
     def scheme(self) -> ClassScheme:
-        """The class scheme ``classes`` names, resolved once (a YAML file is read once)."""
+        """The class scheme ``classes`` names (:func:`~torchgeo_lsr.classes.get_scheme`)."""
         return get_scheme(self.classes)
 
     def fusion_spec(self) -> FusionConfig:

@@ -1,0 +1,258 @@
+"""What ``torchgeo-lsr map`` is told and what it keys its outputs by.
+
+:class:`MapConfig` (the options, also the keys of ``--config`` YAML), the imagery
+:class:`Normalization` a network is trained and applied with, and the keys the stages
+compare to reuse finished work (:func:`output_key`, :func:`prior_files`).
+
+.. versionadded:: 0.1
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+import yaml
+
+from ..checks import LRSchedule, WarmupLoss, check_choice
+from ..classes import ClassScheme, get_scheme
+from ..formats import content_key
+from ..losses import LossName
+from ..region import Region
+
+__all__ = ["NORMALIZATION_KEY", "MapConfig", "Normalization", "output_key", "prior_files"]
+
+PriorKind = Literal["nlcd", "handmade", "learned", "labels"]
+Normalize = Literal["standardize", "scale"]
+
+#: MapConfig fields that change prediction only (a change does not retrain).
+PREDICT_ONLY = frozenset({"window", "save_probs"})
+
+
+@dataclass(frozen=True)
+class MapConfig:
+    """Parameters of ``torchgeo-lsr map`` (also the keys of its ``--config`` YAML).
+
+    Attributes:
+        loss: training objective (``qr``, ``qr_kl``, ``rq``, ``em``, ``ce_soft``,
+            ``ce_hard``, ``nll_union``; see :mod:`torchgeo_lsr.losses`).
+        prior: ``nlcd`` (NLCD through the co-occurrence matrix), ``handmade`` (plus
+            OSM roads/water and building footprints, when the region has them),
+            ``learned`` (a trained ``LearnedPriorTask`` checkpoint, ``learned_prior``) or
+            ``labels`` (one-hot of the region's own hi-res labels: supervised training,
+            the upper bound benchmarks compare with; not weak supervision).
+        learned_prior: checkpoint path for ``prior="learned"``.
+        classes: class scheme (name or YAML file).
+        cooccurrence: matrix for the prior (see :class:`~torchgeo_lsr.priors.PriorConfig`).
+        sigma: prior blur sigma in pixels.
+        steps: training steps (batches); 0 with ``init_from`` maps with that network
+            as it is (no training).
+        patch_size: training patch side in pixels.
+        batch_size: patches per batch.
+        num_filters: FCN filters per layer.
+        num_layers: FCN hidden layers.
+        lr: learning rate (AdamW).
+        lr_schedule: ``plateau`` (TorchGeo's ReduceLROnPlateau) or ``cosine`` (annealed
+            to 0 over ``steps``).
+        warmup_epochs: epochs (of 100 steps) of ``warmup_loss`` before ``loss``; 0 for
+            none; None (default) for about a third of the run when ``loss`` is QR or RQ
+            and ``steps`` >= 200 (see :meth:`warmup`), else none (the baselines and
+            ``em`` train on their own loss throughout). The warm-up must leave some steps
+            to ``loss``.
+        warmup_loss: ``em`` (RQ's EM form; keeps every class the prior supports alive
+            before QR, see ``benchmarks/FINDINGS.md``) or ``ce_soft`` (the paper's).
+        denominator_momentum: online estimate of QR/RQ's denominator (None = per batch).
+        train_sampler: ``random``, ``per_tile`` or ``mixed_batch``.
+        normalize: how imagery is scaled for the network: ``standardize`` (default:
+            per band, ``(x - mean) / std`` with the mean and standard deviation of the
+            region's own imagery, see :func:`~torchgeo_lsr.datamodules.band_statistics`;
+            with ``init_from``, those the checkpoint was trained with when it records them,
+            as every checkpoint ``map`` writes does) or ``scale`` (``x / 255``, for uint8
+            imagery; on real NAIP the network then predicts the majority class
+            everywhere, ``benchmarks/FINDINGS.md``).
+        init_from: a checkpoint to start training from: a ``LabelSuperResolutionTask``
+            checkpoint or a plain state dict of a network of the same shape (the paper's
+            "pretrained" protocol); None = random initialisation.
+        window: prediction window side in pixels.
+        accelerator: Lightning accelerator (``auto``, ``cpu``, ``gpu``).
+        devices: Lightning devices per node (e.g. ``1``, ``4``, ``"auto"``).
+        strategy: Lightning strategy (``auto``, ``ddp``, ``ddp_spawn``, ...); under DDP
+            training is data-parallel and each rank predicts and writes its own tiles.
+        num_nodes: Lightning nodes.
+        precision: Lightning precision (e.g. ``32-true``, ``bf16-mixed``).
+        seed: seed of initialisation and sampling.
+        save_probs: also write probability rasters.
+    """
+
+    loss: str = "qr"
+    prior: PriorKind = "handmade"
+    learned_prior: str | None = None
+    classes: str = "enviroatlas5"
+    cooccurrence: str = "pittsburgh"
+    sigma: float = 31.0
+    steps: int = 600
+    patch_size: int = 128
+    batch_size: int = 16
+    num_filters: int = 32
+    num_layers: int = 5
+    lr: float = 1e-3
+    lr_schedule: LRSchedule = "cosine"
+    warmup_epochs: int | None = None
+    warmup_loss: WarmupLoss = "em"
+    denominator_momentum: float | None = None
+    train_sampler: Literal["random", "per_tile", "mixed_batch"] = "mixed_batch"
+    normalize: Normalize = "standardize"
+    init_from: str | None = None
+    window: int = 1024
+    accelerator: str = "auto"
+    devices: int | str = 1
+    strategy: str = "auto"
+    num_nodes: int = 1
+    precision: str = "32-true"
+    seed: int = 0
+    save_probs: bool = False
+
+    @property
+    def scheme(self) -> ClassScheme:
+        """The class scheme ``classes`` names (:func:`~torchgeo_lsr.classes.get_scheme`)."""
+        return get_scheme(self.classes)
+
+    def __post_init__(self) -> None:
+        _ = self.scheme  # an unknown scheme fails here, before any work
+        check_choice("loss", self.loss, LossName)
+        check_choice("warmup_loss", self.warmup_loss, WarmupLoss)
+        if self.warmup_epochs is not None and self.warmup_epochs < 0:
+            raise ValueError(f"warmup_epochs must be >= 0 or None, got {self.warmup_epochs}")
+        check_choice("lr_schedule", self.lr_schedule, LRSchedule)
+        check_choice("prior", self.prior, PriorKind)
+        if (self.prior == "learned") != (self.learned_prior is not None):
+            raise ValueError("prior='learned' and learned_prior=CHECKPOINT go together")
+        if self.learned_prior is not None and not os.path.exists(self.learned_prior):
+            raise FileNotFoundError(f"learned_prior {self.learned_prior}: no such checkpoint")
+        check_choice("normalize", self.normalize, Normalize)
+        if self.init_from is not None and not os.path.isfile(self.init_from):
+            raise FileNotFoundError(f"init_from {self.init_from}: no such checkpoint")
+        for name, value, least in (
+            ("steps", self.steps, 0),
+            ("batch_size", self.batch_size, 1),
+            ("patch_size", self.patch_size, 16),
+        ):
+            if value < least:
+                raise ValueError(f"{name} must be >= {least}, got {value}")
+        if self.steps == 0 and self.init_from is None:
+            raise ValueError("steps=0 maps with a given network: set init_from=CHECKPOINT")
+        warmup_steps = self.warmup() * self.epoch_steps()
+        if warmup_steps and warmup_steps >= self.steps:
+            raise ValueError(
+                f"warmup_epochs={self.warmup_epochs} is {warmup_steps} steps of warmup_loss, "
+                f"which leaves none of steps={self.steps} to loss={self.loss!r}: lower "
+                "warmup_epochs or raise steps"
+            )
+
+    def epoch_steps(self) -> int:
+        """Training steps per epoch (the unit of ``warmup_epochs``): 100, or ``steps``."""
+        return max(1, min(self.steps, 100))
+
+    def warmup(self) -> int:
+        """Warm-up epochs to run: ``warmup_epochs``, or (None) a third of the run for QR/RQ.
+
+        The default is ``round(steps / 300)`` epochs of 100 steps, at least 1, when the
+        loss is QR or RQ and ``steps`` >= 200; else 0. On the sample city's 1,000-step
+        run, 1 epoch of EM before QR lost water on 2 of 5 seeds and 2, 4 or 6 epochs lost
+        it on none (``benchmarks/results/sample_city_ablation_warmup*.json``).
+        """
+        if self.steps == 0:
+            return 0
+        if self.warmup_epochs is not None:
+            return self.warmup_epochs
+        implicit = self.loss in ("qr", "qr_kl", "rq")
+        if not implicit or self.steps < 2 * self.epoch_steps():
+            return 0
+        return max(1, round(self.steps / (3 * self.epoch_steps())))
+
+    def trainer(self, **kwargs: Any) -> Any:
+        """A Lightning ``Trainer`` on the configured accelerator, devices, strategy, nodes."""
+        from lightning.pytorch import Trainer
+
+        return Trainer(
+            accelerator=self.accelerator,
+            devices=self.devices,
+            strategy=self.strategy,
+            num_nodes=self.num_nodes,
+            precision=self.precision,  # type: ignore[arg-type]
+            enable_model_summary=False,
+            **kwargs,
+        )
+
+    @classmethod
+    def from_yaml(cls, path: str | os.PathLike[str], **overrides: Any) -> MapConfig:
+        """Read a config file; ``overrides`` (non-None) win. Unknown keys are errors."""
+        with open(path) as f:
+            data = yaml.safe_load(f) or {}
+        if not isinstance(data, dict):
+            raise ValueError(f"--config {path}: expected a mapping of options")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"--config {path}: unknown keys {unknown}; known: {sorted(known)}")
+        data.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class Normalization:
+    """Per-band ``(x - mean) / std`` applied to imagery in training and prediction.
+
+    Attributes:
+        mean: per-band mean (one value for every band with ``scale``).
+        std: per-band scale.
+    """
+
+    mean: list[float]
+    std: list[float]
+
+    @classmethod
+    def of(
+        cls, region: Region, normalize: Normalize, init_from: str | None = None
+    ) -> Normalization:
+        """The normalisation to train and predict with.
+
+        ``standardize``: the statistics a network started from ``init_from`` was trained
+        with (when its checkpoint records them), else those of the region's imagery;
+        ``scale``: ``x / 255``.
+        """
+        if normalize == "scale":
+            return cls([0.0], [255.0])
+        if init_from is not None:
+            carried = cls.from_checkpoint(init_from)
+            if carried is not None:
+                return carried
+        from ..datamodules import band_statistics
+
+        mean, std = band_statistics(region.images)
+        return cls(mean, std)
+
+    @classmethod
+    def from_checkpoint(cls, path: str | os.PathLike[str]) -> Normalization | None:
+        """The normalisation a checkpoint of ``map`` records (None: a checkpoint without)."""
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        found = state.get(NORMALIZATION_KEY) if isinstance(state, dict) else None
+        return None if found is None else cls(list(found["mean"]), list(found["std"]))
+
+
+#: Checkpoint entry that records the :class:`Normalization` the network was trained with.
+NORMALIZATION_KEY = "lsr_normalization"
+
+
+def output_key(*parts: Any) -> str:
+    """The 16-digit :func:`~torchgeo_lsr.formats.content_key` map outputs carry."""
+    return content_key(*parts, length=16)
+
+
+def prior_files(region: Region, priors: Path) -> list[Path]:
+    """The prior of each of the region's tiles (others in ``priors`` are not this run's)."""
+    return [priors / f"{image.stem}.tif" for image in region.images]
