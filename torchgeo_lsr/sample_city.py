@@ -43,8 +43,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,6 +66,7 @@ from shapely.ops import substring
 from tqdm.auto import tqdm
 
 from .classes import ENVIROATLAS, ENVIROATLAS5, ENVIROATLAS_TO_ENVIROATLAS5, NLCD, NLCD_FILL
+from .outputs import atomic_output, raster_check, write_text
 
 __all__ = ["NAIP_CRS", "NLCD_CRS", "SampleCity", "main", "make_sample_city"]
 
@@ -1020,23 +1020,6 @@ def _naip_names(layout: _Layout, tiles: int) -> list[str]:
     return names
 
 
-@contextmanager
-def _replacing(path: Path) -> Iterator[Path]:
-    """Yield a temporary name next to ``path``; rename it to ``path`` on success."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def _write_text(path: Path, text: str) -> None:
-    with _replacing(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
-
-
 def _colormap(
     scheme_codes: Sequence[int], colors: Sequence[tuple[int, int, int]]
 ) -> dict[int, tuple[int, int, int, int]]:
@@ -1059,7 +1042,7 @@ def _write_tiff(
 ) -> None:
     count, height, width = data.shape
     with (
-        _replacing(path) as tmp,
+        atomic_output(path, raster_check(data, name=path)) as tmp,
         rasterio.open(
             tmp,
             "w",
@@ -1253,9 +1236,9 @@ def _generate(
     step("nlcd")
 
     osm_text, osm_counts = _osm_xml(rng, scene, layout, osm_shift)
-    _write_text(staging / "osm" / "sample_city.osm", osm_text)
+    write_text(staging / "osm" / "sample_city.osm", osm_text)
     collection, footprints = _footprints(rng, scene, footprint_shift)
-    _write_text(
+    write_text(
         staging / "buildings" / "footprints.geojson", json.dumps(collection, indent=1) + "\n"
     )
     step("osm, buildings")
@@ -1347,8 +1330,8 @@ def _generate(
             "buildings": "buildings/footprints.geojson",
         },
     }
-    _write_text(staging / "city.json", json.dumps(meta, indent=2) + "\n")
-    _write_text(staging / "README.md", _readme(meta))
+    write_text(staging / "city.json", json.dumps(meta, indent=2) + "\n")
+    write_text(staging / "README.md", _readme(meta))
     step("done")
     bar.close()
     return SampleCity(
