@@ -50,6 +50,21 @@ class Layout:
         return self.rows * self.size
 
     @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """``(west, south, east, north)`` of the tiled area in EPSG:26917."""
+        return self.west, self.north - self.height, self.west + self.width, self.north
+
+    @property
+    def canvas_bounds(self) -> tuple[float, float, float, float]:
+        """``(west, south, east, north)`` of the canvas (the tiles and the margin)."""
+        return (
+            self.west - MARGIN,
+            self.north - self.height - MARGIN,
+            self.west + self.width + MARGIN,
+            self.north + MARGIN,
+        )
+
+    @property
     def canvas_shape(self) -> tuple[int, int]:
         """``(rows, cols)`` of the canvas: the tiles and :data:`MARGIN` px on every side."""
         return self.height + 2 * MARGIN, self.width + 2 * MARGIN
