@@ -12,30 +12,34 @@ import os
 import shutil
 import sys
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import rasterio
 import shapely
-from shapely.geometry import box
+from shapely.geometry import Polygon, box
+from shapely.geometry.base import BaseGeometry
 from tqdm.auto import tqdm
 
 from ..classes import ENVIROATLAS, ENVIROATLAS5, ENVIROATLAS_TO_ENVIROATLAS5, NLCD, NLCD_FILL
 from ..outputs import write_text
-from .layout import NAIP_CRS, NLCD_CRS, ORIGIN, Layout, naip_names
+from .layout import NAIP_CRS, NLCD_CRS, Layout, naip_names
 from .materials import MATERIAL_CODE
-from .scene import draw_scene
+from .scene import Scene, draw_scene
 from .sources import (
     FOOTPRINT_DROP,
     NLCD_CONFUSION,
+    Footprint,
     aggregate_nlcd,
     building_footprints,
     imagery,
-    osm_xml,
+    naip_tile,
+    osm_ways,
 )
-from .writers import readme_text, scheme_colormap, write_tiff
+from .writers import footprints_geojson, osm_xml, readme_text, scheme_colormap, write_tiff
 
 NLCD_NAME = "Annual_NLCD_LndCov_2021_CU_C1V1.tif"
 
@@ -171,11 +175,13 @@ def make_sample_city(
 def _generate(
     staging: Path, out: Path, seed: int, tiles: int, size: int, progress: bool | None
 ) -> SampleCity:
+    """Draw the city and write its files into ``staging``; the paths it returns are in ``out``.
+
+    The stages draw from one generator in a fixed order (misregistrations, scene, imagery,
+    tiles, NLCD, OSM, footprints): the order is part of what a seed means.
+    """
     rng = np.random.default_rng(seed)
-    cols = math.ceil(math.sqrt(tiles))
-    layout = Layout(
-        rows=math.ceil(tiles / cols), cols=cols, size=size, west=ORIGIN[0], north=ORIGIN[1]
-    )
+    layout = Layout.grid(tiles, size)
     show = sys.stderr.isatty() if progress is None else progress
     bar = tqdm(total=tiles + 4, desc="sample city", unit="step", disable=not show)
 
@@ -183,11 +189,11 @@ def _generate(
         bar.set_postfix_str(what)
         bar.update()
 
-    def shift(low: float, high: float) -> tuple[float, float]:
-        r, a = rng.uniform(low, high), rng.uniform(0, 2 * np.pi)
-        return round(float(r * math.cos(a)), 2), round(float(r * math.sin(a)), 2)
-
-    osm_shift, footprint_shift, nlcd_shift = shift(2, 5), shift(1.5, 4), shift(3, 8)
+    shifts = {
+        "osm": _misregistration(rng, 2, 5),
+        "buildings": _misregistration(rng, 1.5, 4),
+        "nlcd": _misregistration(rng, 3, 8),
+    }
     scene = draw_scene(rng, layout)
     step("scene")
     image = imagery(rng, scene)
@@ -195,18 +201,109 @@ def _generate(
     for sub in ("naip", "labels", "nlcd", "osm", "buildings"):
         (staging / sub).mkdir()
     names = naip_names(layout, tiles)
+    files = _Files.of(names)
     codes = MATERIAL_CODE[scene.material]
+    gains = _write_tiles(rng, staging, layout, files, image, codes, seed, step)
+    nlcd_stats = _write_nlcd(rng, staging / files.nlcd, layout, scene, shifts["nlcd"])
+    step("nlcd")
+    osm = osm_ways(rng, scene, shifts["osm"])
+    write_text(staging / files.osm, osm_xml(osm, layout))
+    footprints = building_footprints(rng, scene, shifts["buildings"])
+    write_text(staging / files.buildings, footprints_geojson(footprints))
+    step("osm, buildings")
+
+    truth = _truth(layout, tiles, codes, scene, footprints)
+    meta = _metadata(
+        seed=seed,
+        layout=layout,
+        tiles=tiles,
+        truth=truth,
+        osm_counts=_count(_osm_kind(way.tags) for way in osm),
+        shifts=shifts,
+        nlcd_stats=nlcd_stats,
+        construction=scene.construction,
+        gains=dict(zip(names, gains, strict=True)),
+        files=files,
+    )
+    write_text(staging / "city.json", json.dumps(meta, indent=2) + "\n")
+    write_text(staging / "README.md", readme_text(meta))
+    step("done")
+    bar.close()
+    return SampleCity(
+        root=out,
+        naip=tuple(out / p for p in files.naip),
+        labels=tuple(out / p for p in files.labels),
+        nlcd=out / files.nlcd,
+        osm=out / files.osm,
+        buildings=out / files.buildings,
+        readme=out / "README.md",
+        metadata=out / "city.json",
+        seed=seed,
+        tiles=tiles,
+        size=size,
+        class_fractions=truth.class_fractions,
+        enviroatlas_fractions=truth.enviroatlas_fractions,
+        n_buildings=truth.n_buildings,
+        n_footprints=truth.n_footprints,
+    )
+
+
+@dataclass(frozen=True)
+class _Files:
+    """The region's files relative to its root, as ``city.json`` lists them."""
+
+    naip: list[str]
+    labels: list[str]
+    nlcd: str = f"nlcd/{NLCD_NAME}"
+    osm: str = "osm/sample_city.osm"
+    buildings: str = "buildings/footprints.geojson"
+
+    @classmethod
+    def of(cls, names: list[str]) -> _Files:
+        """The files of a region whose NAIP tiles have these names."""
+        return cls(naip=[f"naip/{n}.tif" for n in names], labels=[f"labels/{n}.tif" for n in names])
+
+
+@dataclass(frozen=True)
+class _Truth:
+    """What the scene holds inside the tiles (fractions over the tiles' pixels)."""
+
+    class_fractions: dict[str, float]
+    enviroatlas_fractions: dict[str, float]
+    n_buildings: int
+    n_footprints: int
+    true_ways: dict[str, int]
+
+
+def _misregistration(rng: np.random.Generator, low: float, high: float) -> tuple[float, float]:
+    """An ``(east, north)`` shift (m) of length between ``low`` and ``high``, any direction."""
+    r, a = rng.uniform(low, high), rng.uniform(0, 2 * np.pi)
+    return round(float(r * math.cos(a)), 2), round(float(r * math.sin(a)), 2)
+
+
+def _write_tiles(
+    rng: np.random.Generator,
+    staging: Path,
+    layout: Layout,
+    files: _Files,
+    image: np.ndarray,
+    codes: np.ndarray,
+    seed: int,
+    done: Callable[[str], None],
+) -> list[list[float]]:
+    """Write each NAIP tile (its own gain) and its label tile; returns the gains.
+
+    ``done`` is called with each tile's name once both of its files are written.
+    """
     label_cmap = scheme_colormap(ENVIROATLAS.codes or (), ENVIROATLAS.colors)
     gains = []
-    for i, name in enumerate(names):
-        rows, cols_ = layout.tile_window(i)
-        gain = rng.uniform(0.92, 1.08) * rng.uniform(0.97, 1.03, size=4)
-        gains.append([round(float(g), 3) for g in gain])
-        tile = image[:, rows, cols_] * gain[:, None, None].astype(np.float32) + rng.uniform(-4, 4)
-        pixels = np.clip(np.rint(tile), 0, 255).astype(np.uint8)
+    for i, (naip, labels) in enumerate(zip(files.naip, files.labels, strict=True)):
+        rows, cols = layout.tile_window(i)
+        pixels, gain = naip_tile(rng, image, (rows, cols))
+        gains.append(gain)
         transform = layout.tile_transform(i)
         write_tiff(
-            staging / "naip" / f"{name}.tif",
+            staging / naip,
             pixels,
             transform,
             NAIP_CRS,
@@ -214,71 +311,96 @@ def _generate(
             tags={"SOURCE": f"torchgeo-lsr sample city, seed {seed} (synthetic NAIP)"},
         )
         write_tiff(
-            staging / "labels" / f"{name}.tif",
-            codes[None, rows, cols_],
+            staging / labels,
+            codes[None, rows, cols],
             transform,
             NAIP_CRS,
             nodata=0,
             colormap=label_cmap,
         )
-        step(name)
+        done(Path(naip).stem)
+    return gains
 
-    nlcd, nlcd_transform, nlcd_stats = aggregate_nlcd(rng, layout, scene, nlcd_shift)
-    nlcd_cmap = scheme_colormap(NLCD.codes or (), NLCD.colors)
-    nlcd_cmap[NLCD_FILL] = (0, 0, 0, 0)
-    write_tiff(
-        staging / "nlcd" / NLCD_NAME,
-        nlcd[None],
-        nlcd_transform,
-        NLCD_CRS,
-        nodata=NLCD_FILL,
-        colormap=nlcd_cmap,
-    )
-    step("nlcd")
 
-    osm_text, osm_counts = osm_xml(rng, scene, layout, osm_shift)
-    write_text(staging / "osm" / "sample_city.osm", osm_text)
-    collection, footprints = building_footprints(rng, scene, footprint_shift)
-    write_text(
-        staging / "buildings" / "footprints.geojson", json.dumps(collection, indent=1) + "\n"
-    )
-    step("osm, buildings")
+def _write_nlcd(
+    rng: np.random.Generator, path: Path, layout: Layout, scene: Scene, shift: tuple[float, float]
+) -> dict[str, Any]:
+    """Aggregate and write the NLCD GeoTIFF (with NLCD's colour table); returns its stats."""
+    nlcd, transform, stats = aggregate_nlcd(rng, layout, scene, shift)
+    cmap = scheme_colormap(NLCD.codes or (), NLCD.colors)
+    cmap[NLCD_FILL] = (0, 0, 0, 0)
+    write_tiff(path, nlcd[None], transform, NLCD_CRS, nodata=NLCD_FILL, colormap=cmap)
+    return stats
 
+
+def _truth(
+    layout: Layout, tiles: int, codes: np.ndarray, scene: Scene, footprints: list[Footprint]
+) -> _Truth:
+    """Class fractions, buildings and footprints inside the tiles, and the scene's roads."""
     tiled = np.concatenate([codes[layout.tile_window(i)].ravel() for i in range(tiles)])
     five, raw = _fractions(tiled)
     tile_area = shapely.unary_union(
         [
-            box(*rasterio.transform.array_bounds(size, size, layout.tile_transform(i)))
+            box(
+                *rasterio.transform.array_bounds(layout.size, layout.size, layout.tile_transform(i))
+            )
             for i in range(tiles)
         ]
     )
-    n_buildings = (
-        int(
-            shapely.contains_xy(
-                tile_area, *np.array([b.centroid.coords[0] for b in scene.buildings]).T
-            ).sum()
-        )
-        if scene.buildings
-        else 0
+    return _Truth(
+        class_fractions=five,
+        enviroatlas_fractions=raw,
+        n_buildings=_count_inside(tile_area, scene.buildings),
+        n_footprints=_count_inside(tile_area, [f.polygon for f in footprints]),
+        true_ways=_count(w.tags["highway"] for w in scene.ways if "highway" in w.tags),
     )
-    n_footprints = (
-        int(
-            shapely.contains_xy(
-                tile_area, *np.array([f.centroid.coords[0] for f in footprints]).T
-            ).sum()
-        )
-        if footprints
-        else 0
+
+
+def _count_inside(area: BaseGeometry, polygons: list[Polygon]) -> int:
+    """How many of ``polygons`` have their centroid in ``area``."""
+    if not polygons:
+        return 0
+    centres = np.array([p.centroid.coords[0] for p in polygons])
+    return int(shapely.contains_xy(area, *centres.T).sum())
+
+
+def _count(keys: Iterable[str]) -> dict[str, int]:
+    """How often each key occurs, in the order of first occurrence."""
+    counts: dict[str, int] = {}
+    for key in keys:
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def _osm_kind(tags: dict[str, str]) -> str:
+    """What an OSM way is, for ``city.json``: its highway, waterway, natural or amenity tag."""
+    return (
+        tags.get("highway")
+        or tags.get("waterway")
+        or tags.get("natural")
+        or tags.get("amenity", "other")
     )
-    true_roads: dict[str, int] = {}
-    for way in scene.ways:
-        if "highway" in way.tags:
-            true_roads[way.tags["highway"]] = true_roads.get(way.tags["highway"], 0) + 1
-    meta: dict[str, Any] = {
+
+
+def _metadata(
+    *,
+    seed: int,
+    layout: Layout,
+    tiles: int,
+    truth: _Truth,
+    osm_counts: dict[str, int],
+    shifts: dict[str, tuple[float, float]],
+    nlcd_stats: dict[str, Any],
+    construction: Polygon,
+    gains: dict[str, list[float]],
+    files: _Files,
+) -> dict[str, Any]:
+    """``city.json``: the seed, sizes, CRSs, ground truth and every error applied."""
+    return {
         "generator": "torchgeo_lsr.sample_city",
         "seed": seed,
         "tiles": tiles,
-        "tile_size_px": size,
+        "tile_size_px": layout.size,
         "grid": {"rows": layout.rows, "cols": layout.cols},
         "resolution_m": 1.0,
         "crs": {
@@ -288,26 +410,17 @@ def _generate(
             "osm": "EPSG:4326",
             "buildings": "EPSG:4326",
         },
-        "bounds_epsg26917": [
-            layout.west,
-            layout.north - layout.height,
-            layout.west + layout.width,
-            layout.north,
-        ],
-        "class_fractions": five,
-        "enviroatlas_fractions": raw,
+        "bounds_epsg26917": list(layout.bounds),
+        "class_fractions": truth.class_fractions,
+        "enviroatlas_fractions": truth.enviroatlas_fractions,
         "buildings": {
-            "true": n_buildings,
-            "footprints": n_footprints,
+            "true": truth.n_buildings,
+            "footprints": truth.n_footprints,
             "dropped_fraction": FOOTPRINT_DROP,
         },
         "osm_ways": osm_counts,
-        "true_ways": true_roads,
-        "misregistration_m": {
-            "osm": list(osm_shift),
-            "buildings": list(footprint_shift),
-            "nlcd": list(nlcd_shift),
-        },
+        "true_ways": truth.true_ways,
+        "misregistration_m": {source: list(shift) for source, shift in shifts.items()},
         "nlcd": {
             **nlcd_stats,
             "confusion_rate": NLCD_CONFUSION,
@@ -317,38 +430,11 @@ def _generate(
                     "labels": "barren (30)",
                     "nlcd": "forest: the land was cleared after NLCD's year",
                     "polygon_epsg26917": [
-                        [round(x, 2), round(y, 2)] for x, y in scene.construction.exterior.coords
+                        [round(x, 2), round(y, 2)] for x, y in construction.exterior.coords
                     ],
                 }
             ],
         },
-        "naip_gains": dict(zip(names, gains, strict=True)),
-        "files": {
-            "naip": [f"naip/{n}.tif" for n in names],
-            "labels": [f"labels/{n}.tif" for n in names],
-            "nlcd": f"nlcd/{NLCD_NAME}",
-            "osm": "osm/sample_city.osm",
-            "buildings": "buildings/footprints.geojson",
-        },
+        "naip_gains": gains,
+        "files": asdict(files),
     }
-    write_text(staging / "city.json", json.dumps(meta, indent=2) + "\n")
-    write_text(staging / "README.md", readme_text(meta))
-    step("done")
-    bar.close()
-    return SampleCity(
-        root=out,
-        naip=tuple(out / "naip" / f"{n}.tif" for n in names),
-        labels=tuple(out / "labels" / f"{n}.tif" for n in names),
-        nlcd=out / "nlcd" / NLCD_NAME,
-        osm=out / "osm" / "sample_city.osm",
-        buildings=out / "buildings" / "footprints.geojson",
-        readme=out / "README.md",
-        metadata=out / "city.json",
-        seed=seed,
-        tiles=tiles,
-        size=size,
-        class_fractions=five,
-        enviroatlas_fractions=raw,
-        n_buildings=n_buildings,
-        n_footprints=n_footprints,
-    )

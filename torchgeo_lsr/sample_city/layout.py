@@ -39,6 +39,14 @@ class Layout:
     west: float
     north: float
 
+    @classmethod
+    def grid(cls, tiles: int, size: int) -> Layout:
+        """``tiles`` tiles of ``size`` px on ``ceil(sqrt(tiles))`` columns, filled row by row."""
+        cols = math.ceil(math.sqrt(tiles))
+        return cls(
+            rows=math.ceil(tiles / cols), cols=cols, size=size, west=ORIGIN[0], north=ORIGIN[1]
+        )
+
     @property
     def width(self) -> int:
         """East-west extent of the tiled area (m, = px)."""

@@ -1,17 +1,20 @@
 """The imagery and the weak sources, made from the scene the way real ones are wrong.
 
-* :func:`imagery`: NAIP-like reflectance with texture, shadows, blur and noise.
+* :func:`imagery`, :func:`naip_tile`: NAIP-like reflectance with texture, shadows, blur
+  and noise; each tile its own gain.
 * :func:`aggregate_nlcd`: NLCD codes on NLCD's 30 m grid by NLCD's rules, from the
   misregistered scene of NLCD's year, with a few percent of plausible confusions.
-* :func:`osm_xml`, :func:`building_footprints`: the ways and buildings shifted,
+* :func:`osm_ways`, :func:`building_footprints`: the ways and buildings shifted,
   jittered, simplified and incomplete.
+
+Each draws from the city's generator; :mod:`.writers` turns the results into files.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
-from xml.sax.saxutils import quoteattr
 
 import numpy as np
 from pyproj import Transformer
@@ -24,7 +27,7 @@ from shapely.geometry import Polygon
 
 from ..classes import NLCD_FILL
 from .geometry import field, rectangle, shifted
-from .layout import MARGIN, NAIP_CRS, NLCD_CRS, WGS84, Layout
+from .layout import NAIP_CRS, NLCD_CRS, Layout
 from .materials import (
     AGRICULTURE,
     BARREN,
@@ -98,15 +101,7 @@ def imagery(rng: np.random.Generator, scene: Scene) -> np.ndarray:
 
 def _nlcd_grid(layout: Layout) -> tuple[Affine, int, int]:
     """NLCD-aligned 30 m EPSG:5070 grid covering the tiles with a two-cell margin."""
-    left, bottom, right, top = transform_bounds(
-        NAIP_CRS,
-        NLCD_CRS,
-        layout.west,
-        layout.north - layout.height,
-        layout.west + layout.width,
-        layout.north,
-        densify_pts=21,
-    )
+    left, bottom, right, top = transform_bounds(NAIP_CRS, NLCD_CRS, *layout.bounds, densify_pts=21)
     off = NLCD_GRID_OFFSET
     left = math.floor((left - off) / NLCD_RES) * NLCD_RES + off - 2 * NLCD_RES
     top = math.ceil((top - off) / NLCD_RES) * NLCD_RES + off + 2 * NLCD_RES
@@ -181,6 +176,60 @@ def aggregate_nlcd(
     return out, transform, stats
 
 
+def naip_tile(
+    rng: np.random.Generator, image: np.ndarray, window: tuple[slice, slice]
+) -> tuple[np.ndarray, list[float]]:
+    """One NAIP tile of the imagery: its own per-band gain and offset, as 8-bit DN.
+
+    Args:
+        rng: the city's generator.
+        image: the canvas's reflectance from :func:`imagery`.
+        window: the tile's canvas rows and columns.
+
+    Returns:
+        The ``(4, size, size)`` uint8 pixels and the gains, rounded for ``city.json``.
+    """
+    rows, cols = window
+    gain = rng.uniform(0.92, 1.08) * rng.uniform(0.97, 1.03, size=4)
+    tile = image[:, rows, cols] * gain[:, None, None].astype(np.float32) + rng.uniform(-4, 4)
+    pixels = np.clip(np.rint(tile), 0, 255).astype(np.uint8)
+    return pixels, [round(float(g), 3) for g in gain]
+
+
+@dataclass
+class OsmWay:
+    """A way as OpenStreetMap has it.
+
+    Attributes:
+        xy: ``(n, 2)`` nodes in EPSG:26917, misregistered; a closed way's first node is
+            not repeated at the end.
+        closed: whether the way is a ring.
+        tags: its OSM tags.
+    """
+
+    xy: np.ndarray
+    closed: bool
+    tags: dict[str, str]
+
+
+@dataclass
+class Footprint:
+    """A building footprint as the detector has it.
+
+    Attributes:
+        ring: ``(n, 2)`` vertices in EPSG:26917, misregistered, not closed.
+        confidence: the detector's confidence.
+    """
+
+    ring: np.ndarray
+    confidence: float
+
+    @property
+    def polygon(self) -> Polygon:
+        """The footprint as a polygon (EPSG:26917)."""
+        return Polygon(self.ring)
+
+
 def _misregister(
     rng: np.random.Generator, coords: np.ndarray, shift: tuple[float, float], jitter: float
 ) -> np.ndarray:
@@ -188,15 +237,15 @@ def _misregister(
     return out
 
 
-def osm_xml(
-    rng: np.random.Generator, scene: Scene, layout: Layout, shift: tuple[float, float]
-) -> tuple[str, dict[str, int]]:
-    """OSM XML of the ways: shifted, jittered, simplified and with minor ways missing."""
-    to_wgs = Transformer.from_crs(NAIP_CRS, WGS84, always_xy=True)
-    nodes: list[str] = []
-    ways: list[str] = []
-    counts: dict[str, int] = {}
-    node_id = way_id = 1_000_000
+def osm_ways(rng: np.random.Generator, scene: Scene, shift: tuple[float, float]) -> list[OsmWay]:
+    """The scene's ways in OSM: shifted, jittered, simplified and with minor ways missing.
+
+    Args:
+        rng: the city's generator.
+        scene: the drawn scene.
+        shift: ``(east, north)`` misregistration (m) of all nodes.
+    """
+    ways = []
     for way in scene.ways:
         kind = way.tags.get("highway")
         if kind is not None and rng.random() >= ROADS[kind][1]:
@@ -206,49 +255,20 @@ def osm_xml(
         closed = way.geometry.is_closed
         if closed:
             xy = xy[:-1]
-        lon, lat = to_wgs.transform(xy[:, 0], xy[:, 1])
-        refs = []
-        for x, y in zip(lon, lat, strict=True):
-            node_id += 1
-            nodes.append(f'  <node id="{node_id}" version="1" lat="{y:.7f}" lon="{x:.7f}"/>')
-            refs.append(node_id)
-        if closed:
-            refs.append(refs[0])
-        way_id += 1
-        body = [f'    <nd ref="{r}"/>' for r in refs]
-        body += [
-            f"    <tag k={quoteattr(k)} v={quoteattr(v)}/>" for k, v in sorted(way.tags.items())
-        ]
-        ways.append(f'  <way id="{way_id}" version="1">\n' + "\n".join(body) + "\n  </way>")
-        key = (
-            kind
-            or way.tags.get("waterway")
-            or way.tags.get("natural")
-            or way.tags.get("amenity", "other")
-        )
-        counts[key] = counts.get(key, 0) + 1
-    west, south, east, north = transform_bounds(
-        NAIP_CRS,
-        WGS84,
-        layout.west - MARGIN,
-        layout.north - layout.height - MARGIN,
-        layout.west + layout.width + MARGIN,
-        layout.north + MARGIN,
-    )
-    header = [
-        "<?xml version='1.0' encoding='UTF-8'?>",
-        '<osm version="0.6" generator="torchgeo-lsr sample-city">',
-        f'  <bounds minlat="{south:.7f}" minlon="{west:.7f}" '
-        f'maxlat="{north:.7f}" maxlon="{east:.7f}"/>',
-    ]
-    return "\n".join([*header, *nodes, *ways, "</osm>"]) + "\n", counts
+        ways.append(OsmWay(xy=xy, closed=closed, tags=way.tags))
+    return ways
 
 
 def building_footprints(
     rng: np.random.Generator, scene: Scene, shift: tuple[float, float]
-) -> tuple[dict[str, Any], list[Polygon]]:
-    """Microsoft-style footprints: regularised, jittered, shifted, some missing, a few false."""
-    to_wgs = Transformer.from_crs(NAIP_CRS, WGS84, always_xy=True)
+) -> list[Footprint]:
+    """Microsoft-style footprints: regularised, jittered, shifted, some missing, a few false.
+
+    Args:
+        rng: the city's generator.
+        scene: the drawn scene.
+        shift: ``(east, north)`` misregistration (m) of all vertices.
+    """
     n = len(scene.buildings)
     n_drop = max(1, round(FOOTPRINT_DROP * n)) if n else 0
     dropped = set(rng.choice(n, size=n_drop, replace=False).tolist()) if n else set()
@@ -268,22 +288,8 @@ def building_footprints(
     for lot in [*scene.parking, scene.construction][: max(0, n_drop // 4)]:
         p = lot.representative_point()
         shapes.append(rectangle(p.x, p.y, float(rng.uniform(6, 10)), float(rng.uniform(4, 7)), 0.0))
-    features = []
-    out_shapes = []
+    footprints = []
     for shape in shapes:
-        xy = _misregister(rng, np.asarray(shape.exterior.coords)[:-1], shift, 0.5)
-        out_shapes.append(Polygon(xy))
-        lon, lat = to_wgs.transform(xy[:, 0], xy[:, 1])
-        ring = [[round(float(x), 7), round(float(y), 7)] for x, y in zip(lon, lat, strict=True)]
-        ring.append(ring[0])
-        features.append(
-            {
-                "type": "Feature",
-                "properties": {
-                    "height": -1.0,
-                    "confidence": round(float(rng.uniform(0.8, 0.99)), 2),
-                },
-                "geometry": {"type": "Polygon", "coordinates": [ring]},
-            }
-        )
-    return {"type": "FeatureCollection", "features": features}, out_shapes
+        ring = _misregister(rng, np.asarray(shape.exterior.coords)[:-1], shift, 0.5)
+        footprints.append(Footprint(ring=ring, confidence=round(float(rng.uniform(0.8, 0.99)), 2)))
+    return footprints

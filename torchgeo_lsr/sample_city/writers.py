@@ -1,22 +1,29 @@
-"""The files' formats: GeoTIFFs (tiled, deflate, with a colour table) and the README.
+"""The files' formats: GeoTIFF, OpenStreetMap XML, GeoJSON footprints, the README.
 
-Every file is written through :func:`torchgeo_lsr.outputs.atomic_output`: complete under
-its final name, or not there.
+Nothing here draws from the generator: :mod:`.sources` decides what each source holds,
+these functions only write it down. GeoTIFFs are written through
+:func:`torchgeo_lsr.outputs.atomic_output` and read back before they take their name.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from xml.sax.saxutils import quoteattr
 
 import numpy as np
 import rasterio
+from pyproj import Transformer
 from rasterio.crs import CRS
 from rasterio.enums import ColorInterp
 from rasterio.transform import Affine
+from rasterio.warp import transform_bounds
 
 from ..outputs import atomic_output, raster_check
+from .layout import NAIP_CRS, WGS84, Layout
+from .sources import Footprint, OsmWay
 
 
 def scheme_colormap(
@@ -89,6 +96,56 @@ def write_tiff(
             ]
         if tags:
             dst.update_tags(**tags)
+
+
+def osm_xml(ways: list[OsmWay], layout: Layout) -> str:
+    """OpenStreetMap XML (version 0.6) of the ways, nodes in EPSG:4326, bounds the canvas."""
+    to_wgs = Transformer.from_crs(NAIP_CRS, WGS84, always_xy=True)
+    nodes: list[str] = []
+    elements: list[str] = []
+    node_id = way_id = 1_000_000
+    for way in ways:
+        lon, lat = to_wgs.transform(way.xy[:, 0], way.xy[:, 1])
+        refs = []
+        for x, y in zip(lon, lat, strict=True):
+            node_id += 1
+            nodes.append(f'  <node id="{node_id}" version="1" lat="{y:.7f}" lon="{x:.7f}"/>')
+            refs.append(node_id)
+        if way.closed:
+            refs.append(refs[0])
+        way_id += 1
+        body = [f'    <nd ref="{r}"/>' for r in refs]
+        body += [
+            f"    <tag k={quoteattr(k)} v={quoteattr(v)}/>" for k, v in sorted(way.tags.items())
+        ]
+        elements.append(f'  <way id="{way_id}" version="1">\n' + "\n".join(body) + "\n  </way>")
+    west, south, east, north = transform_bounds(NAIP_CRS, WGS84, *layout.canvas_bounds)
+    header = [
+        "<?xml version='1.0' encoding='UTF-8'?>",
+        '<osm version="0.6" generator="torchgeo-lsr sample-city">',
+        f'  <bounds minlat="{south:.7f}" minlon="{west:.7f}" '
+        f'maxlat="{north:.7f}" maxlon="{east:.7f}"/>',
+    ]
+    return "\n".join([*header, *nodes, *elements, "</osm>"]) + "\n"
+
+
+def footprints_geojson(footprints: list[Footprint]) -> str:
+    """A GeoJSON FeatureCollection of the footprints in EPSG:4326, as Microsoft's."""
+    to_wgs = Transformer.from_crs(NAIP_CRS, WGS84, always_xy=True)
+    features = []
+    for footprint in footprints:
+        lon, lat = to_wgs.transform(footprint.ring[:, 0], footprint.ring[:, 1])
+        ring = [[round(float(x), 7), round(float(y), 7)] for x, y in zip(lon, lat, strict=True)]
+        ring.append(ring[0])
+        features.append(
+            {
+                "type": "Feature",
+                "properties": {"height": -1.0, "confidence": footprint.confidence},
+                "geometry": {"type": "Polygon", "coordinates": [ring]},
+            }
+        )
+    collection = {"type": "FeatureCollection", "features": features}
+    return json.dumps(collection, indent=1) + "\n"
 
 
 def readme_text(meta: dict[str, Any]) -> str:
