@@ -41,8 +41,10 @@ from .sources import (
 )
 from .writers import footprints_geojson, osm_xml, readme_text, scheme_colormap, write_tiff
 
+#: The NLCD file, named as the real Annual NLCD release names it.
 NLCD_NAME = "Annual_NLCD_LndCov_2021_CU_C1V1.tif"
 
+#: Band descriptions of the NAIP tiles.
 BAND_NAMES = ("Red", "Green", "Blue", "NIR")
 
 
@@ -86,48 +88,6 @@ class SampleCity:
     n_footprints: int
 
 
-def _fractions(codes: np.ndarray) -> tuple[dict[str, float], dict[str, float]]:
-    """EnviroAtlas5 and EnviroAtlas class fractions of raw codes."""
-    index = ENVIROATLAS.code_to_index(codes)
-    counts = np.bincount(index.ravel(), minlength=len(ENVIROATLAS))
-    raw = {
-        ENVIROATLAS.names[i]: round(float(c) / float(counts.sum()), 5)
-        for i, c in enumerate(counts)
-        if c
-    }
-    five = ENVIROATLAS_TO_ENVIROATLAS5[index]
-    c5 = np.bincount(five[five != 255].ravel(), minlength=len(ENVIROATLAS5))
-    total = max(int(c5.sum()), 1)
-    return {n: round(float(c / total), 5) for n, c in zip(ENVIROATLAS5.names, c5, strict=True)}, raw
-
-
-def _prepare_dir(out_dir: Path, overwrite: bool) -> Path:
-    """Check the target and make a staging directory next to it."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise FileExistsError(f"{out_dir} exists and is not a directory")
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not overwrite:
-        raise FileExistsError(
-            f"{out_dir} already exists and is not empty; pass overwrite=True "
-            "(--overwrite) to replace it"
-        )
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
-    staging.chmod(0o755)
-    return staging
-
-
-def _commit_dir(staging: Path, out_dir: Path) -> None:
-    """Move the staged region into place, replacing what was there."""
-    if out_dir.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".old", dir=out_dir.parent))
-        old.rmdir()
-        out_dir.rename(old)
-        staging.rename(out_dir)
-        shutil.rmtree(old)
-    else:
-        staging.rename(out_dir)
-
-
 def make_sample_city(
     out_dir: str | os.PathLike[str],
     seed: int = 0,
@@ -136,7 +96,7 @@ def make_sample_city(
     overwrite: bool = False,
     progress: bool | None = None,
 ) -> SampleCity:
-    """Generate a sample city region directory (see the module docstring).
+    """Generate a sample city region directory (see :mod:`torchgeo_lsr.sample_city`).
 
     Tiles are laid out on a grid of ``ceil(sqrt(tiles))`` columns, row by row, touching
     side by side. The default (4 tiles of 512 px) takes a few seconds.
@@ -170,6 +130,33 @@ def make_sample_city(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return city
+
+
+def _prepare_dir(out_dir: Path, overwrite: bool) -> Path:
+    """Check the target and make a staging directory next to it."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise FileExistsError(f"{out_dir} exists and is not a directory")
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not overwrite:
+        raise FileExistsError(
+            f"{out_dir} already exists and is not empty; pass overwrite=True "
+            "(--overwrite) to replace it"
+        )
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
+    staging.chmod(0o755)
+    return staging
+
+
+def _commit_dir(staging: Path, out_dir: Path) -> None:
+    """Move the staged region into place, replacing what was there."""
+    if out_dir.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".old", dir=out_dir.parent))
+        old.rmdir()
+        out_dir.rename(old)
+        staging.rename(out_dir)
+        shutil.rmtree(old)
+    else:
+        staging.rename(out_dir)
 
 
 def _generate(
@@ -354,6 +341,21 @@ def _truth(
         n_footprints=_count_inside(tile_area, [f.polygon for f in footprints]),
         true_ways=_count(w.tags["highway"] for w in scene.ways if "highway" in w.tags),
     )
+
+
+def _fractions(codes: np.ndarray) -> tuple[dict[str, float], dict[str, float]]:
+    """EnviroAtlas5 and EnviroAtlas class fractions of raw codes."""
+    index = ENVIROATLAS.code_to_index(codes)
+    counts = np.bincount(index.ravel(), minlength=len(ENVIROATLAS))
+    raw = {
+        ENVIROATLAS.names[i]: round(float(c) / float(counts.sum()), 5)
+        for i, c in enumerate(counts)
+        if c
+    }
+    five = ENVIROATLAS_TO_ENVIROATLAS5[index]
+    c5 = np.bincount(five[five != 255].ravel(), minlength=len(ENVIROATLAS5))
+    total = max(int(c5.sum()), 1)
+    return {n: round(float(c / total), 5) for n, c in zip(ENVIROATLAS5.names, c5, strict=True)}, raw
 
 
 def _count_inside(area: BaseGeometry, polygons: list[Polygon]) -> int:

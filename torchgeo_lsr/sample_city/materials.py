@@ -51,7 +51,9 @@ MATERIALS = (
     Material("white roof", IMPERVIOUS, (212, 210, 206, 196), 4.0),
     Material("tan roof", IMPERVIOUS, (162, 146, 124, 136), 5.0),
 )
+#: Material name -> its index in :data:`MATERIALS` (its value in a material map).
 MATERIAL_INDEX = {m.name: i for i, m in enumerate(MATERIALS)}
+#: The roof materials a house is given one of.
 ROOFS = tuple(
     MATERIAL_INDEX[n] for n in ("grey roof", "dark roof", "red roof", "white roof", "tan roof")
 )
@@ -67,4 +69,5 @@ ROADS = {
     "service": (6.0, 0.6),
     "footway": (2.5, 0.6),
 }
+#: Paved width of a driveway (m); OSM tags it ``highway=service``.
 DRIVEWAY_WIDTH = 4.0

@@ -38,7 +38,19 @@ class Way:
 
 @dataclass
 class Scene:
-    """What was drawn: the material map now and in NLCD's year, heights and the vectors."""
+    """What was drawn: the material map now and in NLCD's year, heights and the vectors.
+
+    Attributes:
+        material: ``(H, W)`` canvas of indices into :data:`.materials.MATERIALS`.
+        past_material: the same in NLCD's year (the construction site still forest).
+        height: ``(H, W)`` object heights (m): buildings, trees, shrubs.
+        wet: ``(H, W)`` wet ground near the river (NLCD's wetland rules).
+        developed: ``(H, W)`` residential and commercial settings (NLCD's open space).
+        ways: the linear and closed features, as OSM would tag them.
+        buildings: building footprints, stores first.
+        parking: the stores' parking lots.
+        construction: the construction site.
+    """
 
     material: np.ndarray
     past_material: np.ndarray
@@ -52,7 +64,7 @@ class Scene:
 
 
 @dataclass
-class Water:
+class _Water:
     """The river, the lake and the streams (EPSG:26917).
 
     Attributes:
@@ -188,7 +200,7 @@ def _arterials(rng: np.random.Generator, layout: Layout) -> tuple[LineString, Li
     return primary, secondary
 
 
-def _draw_water(rng: np.random.Generator, layout: Layout, primary: LineString) -> Water:
+def _draw_water(rng: np.random.Generator, layout: Layout, primary: LineString) -> _Water:
     """A river meandering west-east through the south, a lake in the north-west, streams."""
     W, H = layout.width, layout.height
     west, south, east, _ = layout.canvas_bounds
@@ -215,7 +227,7 @@ def _draw_water(rng: np.random.Generator, layout: Layout, primary: LineString) -
     # A second stream joins the river from the south.
     mouth = river.interpolate(river.project(Point(P(0.63, 0)[0], P(0, 0.8)[1])))
     south_stream = wiggly_line(rng, (P(0.66, 0)[0], south), (mouth.x, mouth.y), 4.0, step=5.0)
-    return Water(
+    return _Water(
         river=river,
         river_width=river_width,
         river_area=river_area,
@@ -246,7 +258,7 @@ def _lake(rng: np.random.Generator, centre: tuple[float, float], radius: float) 
     )
 
 
-def _water_ways(water: Water) -> list[Way]:
+def _water_ways(water: _Water) -> list[Way]:
     """The lake, the streams (the lake's split at its culvert) and the river, as OSM tags them."""
     lake = {"natural": "water", "water": "lake", "name": "Mill Pond"}
     ways = [Way(water.lake.exterior, lake)]
@@ -260,7 +272,7 @@ def _water_ways(water: Water) -> list[Way]:
     return ways
 
 
-def _arterial_ways(primary: LineString, secondary: LineString, water: Water) -> list[Way]:
+def _arterial_ways(primary: LineString, secondary: LineString, water: _Water) -> list[Way]:
     """The arterials in OSM, the secondary road split at its bridge."""
     ways = [_highway(primary, "primary", name="Hillsborough Road", ref="NC 70", lanes="4")]
     bridge_zone = water.river_area.buffer(3)
@@ -335,7 +347,7 @@ def _commercial_strip(
     layout: Layout,
     primary: LineString,
     secondary: LineString,
-    water: Water,
+    water: _Water,
 ) -> tuple[_Buildings, list[Way]]:
     """Stores with parking lots south of the primary road (two if the area is wide).
 
@@ -395,7 +407,7 @@ def _construction_site(rng: np.random.Generator, layout: Layout) -> Polygon:
     )
 
 
-def _footways(water: Water, secondary: LineString) -> list[Way]:
+def _footways(water: _Water, secondary: LineString) -> list[Way]:
     """A path round most of the lake and one across the meadow to the secondary road."""
     (cx, cy), r = water.lake_centre, water.lake_radius
     arc = np.radians(np.linspace(300, 600, 40))
@@ -491,7 +503,7 @@ def _place_houses(
 # --- the material map ------------------------------------------------------------------
 
 
-def _zones(layout: Layout, neighbourhood: Polygon, built: _Buildings, water: Water) -> _Zones:
+def _zones(layout: Layout, neighbourhood: Polygon, built: _Buildings, water: _Water) -> _Zones:
     """Rasterize the settings: the neighbourhood, the stores and lots (15 m round), the river."""
     shape = layout.canvas_shape
     neighbourhood_mask = burn(layout, [(neighbourhood, 1)]).astype(bool)
@@ -509,7 +521,7 @@ def _zones(layout: Layout, neighbourhood: Polygon, built: _Buildings, water: Wat
 
 
 def _land_cover(
-    rng: np.random.Generator, layout: Layout, zones: _Zones, water: Water, secondary: LineString
+    rng: np.random.Generator, layout: Layout, zones: _Zones, water: _Water, secondary: LineString
 ) -> np.ndarray:
     """Meadows, lawns, a crop field, forest with shrub edges, worn ground: the material map."""
     shape = layout.canvas_shape
@@ -541,7 +553,7 @@ def _land_cover(
     return material
 
 
-def _draw_water_bodies(layout: Layout, material: np.ndarray, water: Water) -> None:
+def _draw_water_bodies(layout: Layout, material: np.ndarray, water: _Water) -> None:
     """Draw the river, the lake, the streams (not in the culvert) and a sand bar."""
     stream_area = water.stream.difference(water.culvert_zone).buffer(1.6)
     water_shapes: list[tuple[BaseGeometry, float]] = [
@@ -556,7 +568,7 @@ def _draw_water_bodies(layout: Layout, material: np.ndarray, water: Water) -> No
     material[bar] = MATERIAL_INDEX["sand bar"]
 
 
-def _sand_bar(layout: Layout, water: Water) -> BaseGeometry:
+def _sand_bar(layout: Layout, water: _Water) -> BaseGeometry:
     """A sand bar on the inner bank of the river's widest bend."""
     P = layout.point
     river = water.river

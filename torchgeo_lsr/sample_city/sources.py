@@ -65,7 +65,9 @@ NLCD_NEIGHBOURS = {
     90: (41, 95),
     95: (90, 71, 11),
 }
+#: Fraction of NLCD cells relabelled to a plausible neighbour class.
 NLCD_CONFUSION = 0.05
+#: Fraction of the buildings the footprints miss.
 FOOTPRINT_DROP = 0.15
 
 
@@ -97,6 +99,26 @@ def imagery(rng: np.random.Generator, scene: Scene) -> np.ndarray:
     blurred: np.ndarray = ndimage.gaussian_filter(image, sigma=(0, 0.7, 0.7))  # mixed pixels
     blurred += rng.normal(0, 1.5, size=blurred.shape).astype(np.float32)
     return blurred
+
+
+def naip_tile(
+    rng: np.random.Generator, image: np.ndarray, window: tuple[slice, slice]
+) -> tuple[np.ndarray, list[float]]:
+    """One NAIP tile of the imagery: its own per-band gain and offset, as 8-bit DN.
+
+    Args:
+        rng: the city's generator.
+        image: the canvas's reflectance from :func:`imagery`.
+        window: the tile's canvas rows and columns.
+
+    Returns:
+        The ``(4, size, size)`` uint8 pixels and the gains, rounded for ``city.json``.
+    """
+    rows, cols = window
+    gain = rng.uniform(0.92, 1.08) * rng.uniform(0.97, 1.03, size=4)
+    tile = image[:, rows, cols] * gain[:, None, None].astype(np.float32) + rng.uniform(-4, 4)
+    pixels = np.clip(np.rint(tile), 0, 255).astype(np.uint8)
+    return pixels, [round(float(g), 3) for g in gain]
 
 
 def _nlcd_grid(layout: Layout) -> tuple[Affine, int, int]:
@@ -174,26 +196,6 @@ def aggregate_nlcd(
         out[cells] = picks
     stats = {"cells": int(valid.sum()), "confused_cells": int(confused.sum())}
     return out, transform, stats
-
-
-def naip_tile(
-    rng: np.random.Generator, image: np.ndarray, window: tuple[slice, slice]
-) -> tuple[np.ndarray, list[float]]:
-    """One NAIP tile of the imagery: its own per-band gain and offset, as 8-bit DN.
-
-    Args:
-        rng: the city's generator.
-        image: the canvas's reflectance from :func:`imagery`.
-        window: the tile's canvas rows and columns.
-
-    Returns:
-        The ``(4, size, size)`` uint8 pixels and the gains, rounded for ``city.json``.
-    """
-    rows, cols = window
-    gain = rng.uniform(0.92, 1.08) * rng.uniform(0.97, 1.03, size=4)
-    tile = image[:, rows, cols] * gain[:, None, None].astype(np.float32) + rng.uniform(-4, 4)
-    pixels = np.clip(np.rint(tile), 0, 255).astype(np.uint8)
-    return pixels, [round(float(g), 3) for g in gain]
 
 
 @dataclass
