@@ -28,8 +28,8 @@ from rasterio.transform import from_origin
 from rasterio.warp import Resampling, reproject
 from torchgeo.datasets import DatasetNotFoundError
 
-from torchgeo_lsr.datasets.base import Grid
 from torchgeo_lsr.datasets.enviroatlas import EnviroAtlas, EnviroAtlasRegion
+from torchgeo_lsr.datasets.grid import Grid
 from torchgeo_lsr.datasets.naip import NAIP
 from torchgeo_lsr.datasets.nlcd import NLCD
 
@@ -565,22 +565,22 @@ def test_lattice_lookup_equals_an_exact_transform_of_every_centre(
     origin: tuple[float, float], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Lattice-interpolated centres pick the same NLCD cells as transforming each centre."""
-    from torchgeo_lsr.datasets import base
+    from torchgeo_lsr.datasets import warping
 
     grid = Grid("EPSG:32617", from_origin(*origin, 1.0, 1.0), 101, 123)
     lattice = NLCD(NLCD_DIR, years=[2021])[grid]["mask"].numpy()
-    xs, ys = base._centres_in(grid, CRS.from_epsg(5070))
-    monkeypatch.setattr(base, "NEAREST_LATTICE", 1)
+    xs, ys = warping._centres_in(grid, CRS.from_epsg(5070))
+    monkeypatch.setattr(warping, "NEAREST_LATTICE", 1)
     exact = NLCD(NLCD_DIR, years=[2021])[grid]["mask"].numpy()
     np.testing.assert_array_equal(lattice, exact)
     assert len(np.unique(exact)) > 3
     # the interpolated centres themselves are within a micrometre of PROJ's
-    ex, ey = base._centres_in(grid, CRS.from_epsg(5070), step=1)
+    ex, ey = warping._centres_in(grid, CRS.from_epsg(5070), step=1)
     assert float((xs - ex).abs().max()) < 1e-6
     assert float((ys - ey).abs().max()) < 1e-6
     # and a window's lookup equals the same pixels of a larger read (lattice anchored)
     window = NLCD(NLCD_DIR, years=[2021])[grid.window(37, 41, 29, 31)]["mask"].numpy()
-    monkeypatch.setattr(base, "NEAREST_LATTICE", 16)
+    monkeypatch.setattr(warping, "NEAREST_LATTICE", 16)
     whole = NLCD(NLCD_DIR, years=[2021])[grid]["mask"].numpy()
     np.testing.assert_array_equal(window, whole[37:66, 41:72])
 

@@ -33,8 +33,8 @@ from torchgeo.datasets import DatasetNotFoundError
 
 from torchgeo_lsr.datasets import buildings as bmod
 from torchgeo_lsr.datasets import osm
-from torchgeo_lsr.datasets.base import Grid
 from torchgeo_lsr.datasets.buildings import MS_BUILDINGS_URL, BuildingFootprints, state_stem
+from torchgeo_lsr.datasets.grid import Grid
 from torchgeo_lsr.datasets.osm import (
     OSMBuildings,
     OSMRoads,

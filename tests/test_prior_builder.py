@@ -32,7 +32,7 @@ from torchvision.transforms.functional import gaussian_blur
 from torchgeo_lsr import cli
 from torchgeo_lsr.classes import reference_cooccurrence
 from torchgeo_lsr.datasets import BuildingFootprints, OSMRoads, OSMWaterBodies, OSMWaterways
-from torchgeo_lsr.datasets.base import Grid
+from torchgeo_lsr.datasets.grid import Grid
 from torchgeo_lsr.priors import builder
 from torchgeo_lsr.priors.builder import PriorConfig, build_region_priors
 from torchgeo_lsr.sample_city import SampleCity, make_sample_city

@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from rasterio.windows import Window
 
     from .classes import ClassScheme
-    from .datasets.base import Grid
+    from .datasets.grid import Grid
 
 __all__ = [
     "CLASSES_TAG",

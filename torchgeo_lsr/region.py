@@ -44,7 +44,9 @@ from rasterio.enums import Resampling
 
 from .classes import ClassScheme, LabelScheme, labels_to_classes
 from .datasets.aligned import list_rasters, match_by_stem
-from .datasets.base import GeoSource, Grid, warp_to_grid
+from .datasets.base import GeoSource
+from .datasets.grid import Grid
+from .datasets.warping import warp_to_grid
 
 __all__ = [
     "AuxName",

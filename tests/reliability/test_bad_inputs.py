@@ -181,7 +181,7 @@ def test_evaluate_says_when_labels_are_shifted_or_coarser(
     city: Path, tmp_path: Path, dx: float, scale: int, needle: str
 ) -> None:
     from torchgeo_lsr.classes import get_scheme
-    from torchgeo_lsr.datasets.base import Grid
+    from torchgeo_lsr.datasets.grid import Grid
     from torchgeo_lsr.region import read_label_file
 
     truth = sorted((city / "labels").glob("*.tif"))[0]

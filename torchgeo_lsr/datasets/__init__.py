@@ -1,13 +1,15 @@
 """Datasets: weak sources queried on the imagery grid, aligned tiles, and patches."""
 
 from .aligned import AlignedTile, list_rasters, match_by_stem, read_aligned_tile
-from .base import Grid, RasterSource, VectorSource, warp_to_grid
+from .base import RasterSource, VectorSource
 from .buildings import BuildingFootprints, read_footprints
 from .enviroatlas import ENVIROATLAS_LAYERS, EnviroAtlas, EnviroAtlasLayer, EnviroAtlasRegion
+from .grid import Grid
 from .naip import NAIP, NAIPTile
 from .nlcd import NLCD
 from .osm import OSMBuildings, OSMLayer, OSMRoads, OSMWaterBodies, OSMWaterways, read_osm
 from .patches import PatchDataset
+from .warping import warp_to_grid
 
 __all__ = [
     "ENVIROATLAS_LAYERS",

@@ -3,7 +3,7 @@
 TorchGeo's ``IntersectionDataset`` reprojects every source on every sample. For label
 super-resolution the imagery grid is the only grid that matters, so we warp each
 auxiliary raster (any CRS, any resolution) onto each imagery tile once, with
-:func:`~torchgeo_lsr.datasets.base.warp_to_grid`, and keep plain arrays.
+:func:`~torchgeo_lsr.datasets.warping.warp_to_grid`, and keep plain arrays.
 
 .. versionadded:: 0.1
 """
@@ -24,7 +24,8 @@ from rasterio.transform import array_bounds
 from rasterio.warp import transform_bounds
 
 from ..formats import prior_scale
-from .base import FLOAT_FILL, Grid, warp_to_grid
+from .grid import Grid
+from .warping import FLOAT_FILL, warp_to_grid
 
 __all__ = ["AlignedTile", "list_rasters", "match_by_stem", "read_aligned_tile"]
 

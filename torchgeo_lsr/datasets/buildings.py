@@ -2,7 +2,7 @@
 
 Malkin et al. (2022) use building footprints as weak evidence for the impervious class.
 :class:`BuildingFootprints` reads footprint polygons once, indexes them spatially and burns
-them onto each queried :class:`~torchgeo_lsr.datasets.base.Grid`.
+them onto each queried :class:`~torchgeo_lsr.datasets.grid.Grid`.
 
 Source: https://github.com/microsoft/USBuildingFootprints (about 130 million footprints
 derived from Bing imagery, one file per US state; ODbL). Release 2 files are
@@ -30,7 +30,8 @@ import geopandas as gpd
 import pandas as pd
 import shapely
 
-from .base import PathLike, Transform, VectorSource
+from .base import Transform, VectorSource
+from .grid import PathLike
 
 __all__ = ["MS_BUILDINGS_URL", "US_STATES", "BuildingFootprints", "read_footprints", "state_stem"]
 
@@ -280,7 +281,7 @@ class BuildingFootprints(VectorSource):
     """Building footprint polygons burnt as 1 onto each queried grid.
 
     Files are read once (:func:`read_footprints`), spatially indexed and rasterised per
-    :class:`~torchgeo_lsr.datasets.base.Grid` query; ``all_touched=True`` burns every pixel
+    :class:`~torchgeo_lsr.datasets.grid.Grid` query; ``all_touched=True`` burns every pixel
     a footprint touches instead of only pixels whose centre falls inside.
 
     Microsoft US Building Footprints, release 2: https://github.com/microsoft/USBuildingFootprints

@@ -16,7 +16,8 @@ import numpy as np
 import torch
 
 from ..classes import CHESAPEAKE4, CHESAPEAKE_LC_TO_CHESAPEAKE4
-from .base import Grid, PathLike, RasterSource, Sample, Transform
+from .base import RasterSource, Sample, Transform
+from .grid import Grid, PathLike
 from .nlcd import nlcd_codes_to_index
 
 __all__ = [

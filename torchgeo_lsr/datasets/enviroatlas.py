@@ -20,7 +20,8 @@ from torch.utils.data import Dataset
 from torchgeo.datasets import DatasetNotFoundError
 
 from ..classes import ENVIROATLAS, ENVIROATLAS5, ENVIROATLAS_TO_ENVIROATLAS5, NLCD
-from .base import Grid, PathLike, RasterSource, Sample, Transform
+from .base import RasterSource, Sample, Transform
+from .grid import Grid, PathLike
 
 __all__ = ["ENVIROATLAS_LAYERS", "EnviroAtlas", "EnviroAtlasLayer", "EnviroAtlasRegion"]
 

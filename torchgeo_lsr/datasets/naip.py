@@ -1,4 +1,4 @@
-"""National Agriculture Imagery Program (NAIP) tiles, queried by :class:`~.base.Grid`.
+"""National Agriculture Imagery Program (NAIP) tiles, queried by :class:`~.grid.Grid`.
 
 .. versionadded:: 0.1
 """
@@ -12,7 +12,8 @@ from typing import TypedDict
 
 import geopandas as gpd
 
-from .base import PathLike, RasterSource
+from .base import RasterSource
+from .grid import PathLike
 
 __all__ = ["NAIP", "NAIPTile"]
 

@@ -1,4 +1,4 @@
-"""National Land Cover Database (NLCD), queried by :class:`~.base.Grid`.
+"""National Land Cover Database (NLCD), queried by :class:`~.grid.Grid`.
 
 .. versionadded:: 0.1
 """
@@ -14,7 +14,8 @@ import numpy as np
 
 from ..classes import NLCD as NLCD_CLASSES
 from ..classes import NLCD_FILL
-from .base import Grid, PathLike, RasterSource, Transform
+from .base import RasterSource, Transform
+from .grid import Grid, PathLike
 
 __all__ = ["NLCD", "nlcd_codes_to_index"]
 

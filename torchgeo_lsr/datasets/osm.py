@@ -4,7 +4,7 @@ Malkin et al. (2022) rasterise OpenStreetMap roads, waterways and water bodies o
 1 m imagery grid as extra weak evidence for the impervious and water classes. Each layer
 here is a :class:`~torchgeo_lsr.datasets.base.VectorSource`: the extract is read once,
 filtered to the layer's features, buffered once by a documented width per OSM class,
-spatially indexed and rasterised per :class:`~torchgeo_lsr.datasets.base.Grid` query.
+spatially indexed and rasterised per :class:`~torchgeo_lsr.datasets.grid.Grid` query.
 
 Accepted files (any number, in ``paths``):
 
@@ -45,7 +45,8 @@ import pandas as pd
 import shapely
 from rasterio.warp import transform_bounds
 
-from .base import Grid, PathLike, Transform, VectorSource
+from .base import Transform, VectorSource
+from .grid import Grid, PathLike
 
 __all__ = [
     "OSM_QUERY",

@@ -33,7 +33,7 @@ from lightning.pytorch.callbacks import BasePredictionWriter, Callback
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
-from ..datasets.base import Grid
+from ..datasets.grid import Grid
 from ..formats import MAP_KEY_TAG
 from ..outputs import atomic_output, raster_check
 from .predict import predict_tile

@@ -24,7 +24,7 @@ import rasterio
 
 from ..classes import ClassScheme, LabelScheme, get_scheme
 from ..datasets.aligned import list_rasters, match_by_stem
-from ..datasets.base import Grid
+from ..datasets.grid import Grid
 from ..outputs import save_figure, write_json
 from ..region import Region, read_label_file
 

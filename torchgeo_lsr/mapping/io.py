@@ -21,7 +21,7 @@ import rasterio.shutil
 from rasterio.enums import Resampling
 
 from ..classes import ClassScheme
-from ..datasets.base import Grid
+from ..datasets.grid import Grid
 from ..formats import SCALE_TAG, prior_scale
 from ..outputs import atomic_output, raster_check, save_figure, write_text
 

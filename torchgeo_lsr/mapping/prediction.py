@@ -20,7 +20,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..classes import ClassScheme
-from ..datasets.base import Grid
+from ..datasets.grid import Grid
 from ..formats import MAP_KEY_TAG, read_prior, stored_key
 from ..losses import DEFAULT_SMOOTHING
 from ..region import Region

@@ -42,7 +42,8 @@ from tqdm.auto import tqdm
 from ..checks import check_choice
 from ..classes import NLCD as NLCD_SCHEME
 from ..classes import ClassScheme, LabelScheme, get_scheme, reference_cooccurrence
-from ..datasets.base import GeoSource, Grid, RasterSource
+from ..datasets.base import GeoSource, RasterSource
+from ..datasets.grid import Grid
 from ..formats import PriorDType, content_key, prior_writer, stored_key, write_prior
 from ..losses import DEFAULT_SMOOTHING
 from ..region import (

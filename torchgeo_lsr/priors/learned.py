@@ -35,7 +35,9 @@ from tqdm.auto import tqdm
 
 from ..checkpoints import read_checkpoint
 from ..classes import get_scheme
-from ..datasets.base import GeoSource, Grid, warp_to_grid
+from ..datasets.base import GeoSource
+from ..datasets.grid import Grid
+from ..datasets.warping import warp_to_grid
 from ..formats import prior_scale, prior_writer
 from ..losses import DEFAULT_SMOOTHING, prior_nll
 from ..region import Region, fingerprint, read_label_file
