@@ -31,7 +31,7 @@ import glob
 import os
 import re
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypedDict, Unpack
 
 import geopandas as gpd
 import numpy as np
@@ -51,31 +51,82 @@ from torchgeo.datasets import DatasetNotFoundError
 from .grid import Grid, PathLike, open_raster
 from .warping import FLOAT_FILL, warp_to_grid
 
-__all__ = ["GeoSource", "RasterSource", "Sample", "Transform", "VectorSource"]
+__all__ = [
+    "GeoSource",
+    "RasterOptions",
+    "RasterSource",
+    "Sample",
+    "SourceOptions",
+    "Transform",
+    "VectorOptions",
+    "VectorSource",
+]
 
 Sample = dict[str, Tensor]
 Transform = Callable[[Sample], Sample]
 
 
+class SourceOptions(TypedDict, total=False):
+    """The keyword options every :class:`GeoSource` takes, in TorchGeo's order.
+
+    A subclass constructor names only its own options and passes these on unchanged
+    (``**kwargs: Unpack[SourceOptions]``), so mypy checks them against
+    :meth:`GeoSource.__init__`, which documents them.
+    """
+
+    crs: Any | None
+    res: float | None
+    transforms: Transform | None
+    cache: bool
+    download: bool
+    checksum: bool
+
+
+class RasterOptions(SourceOptions, total=False):
+    """:class:`SourceOptions` and ``bands``: the keywords of every :class:`RasterSource`."""
+
+    bands: Sequence[str] | None
+
+
+class VectorOptions(SourceOptions, total=False):
+    """:class:`SourceOptions` and ``all_touched``: the keywords of every :class:`VectorSource`."""
+
+    all_touched: bool
+
+
 class GeoSource(Dataset[Sample], abc.ABC):
     """A weak source queried by :class:`Grid`; subclasses fill :meth:`__getitem__`.
+
+    ``paths`` is the only positional parameter. The options are keyword-only and follow
+    TorchGeo's order (``crs``, ``res``, ``bands`` for rasters, ``transforms``, the
+    source's own options, ``cache``, ``download``, ``checksum``). This constructor is
+    the one that spells them out: a subclass names only its own options and passes the
+    rest on as ``**kwargs`` (:class:`SourceOptions`). It only stores them;
+    :class:`RasterSource` and :class:`VectorSource` then call :meth:`_find_files`
+    (download, list, check).
 
     Args:
         paths: files or directories (searched recursively).
         crs: CRS of the index; default that of the first file.
-        res: native resolution override (informational for rasters).
+        res: native resolution override; default that of the first file (rasters; vector
+            sources do not use it).
         transforms: function applied to each sample.
-        cache: keep decoded data in memory between queries.
-        download: fetch missing data (subclasses that support it).
-        checksum: verify downloads (subclasses that support it).
+        cache: what a source keeps between queries: see :class:`RasterSource` (nothing)
+            and :class:`VectorSource` (the features reprojected per queried CRS).
+        download: fetch missing data (:meth:`_download`) before the files are listed;
+            sources that cannot download raise ValueError.
+        checksum: verify downloads (sources that download and can verify).
     """
 
     #: Short name used in error messages.
     what: ClassVar[str] = "data"
+    #: Glob(s) of the files, relative to a directory in ``paths``.
+    filename_glob: ClassVar[str | tuple[str, ...]] = "*"
 
     def __init__(
         self,
         paths: PathLike | Iterable[PathLike] = "data",
+        *,
         crs: Any | None = None,
         res: float | None = None,
         transforms: Transform | None = None,
@@ -90,6 +141,32 @@ class GeoSource(Dataset[Sample], abc.ABC):
         self.cache = cache
         self.download = download
         self.checksum = checksum
+
+    def _find_files(self) -> list[str]:
+        """The files of this source: :meth:`_download` first when ``download=True``.
+
+        Returns:
+            The files :meth:`_list_files` finds for :attr:`filename_glob`.
+
+        Raises:
+            DatasetNotFoundError: if there is none.
+            ValueError: from :meth:`_download`, if the source cannot be downloaded.
+        """
+        if self.download:
+            self._download()
+        globs = self.filename_glob
+        files = self._list_files((globs,) if isinstance(globs, str) else globs)
+        if not files:
+            raise DatasetNotFoundError(self)
+        return files
+
+    def _download(self) -> None:
+        """Fetch what is missing under ``paths``; sources that can download override this.
+
+        Raises:
+            ValueError: always, here: this source cannot be downloaded.
+        """
+        raise ValueError(f"{type(self).__name__} cannot be downloaded; pass download=False")
 
     @abc.abstractmethod
     def __getitem__(self, grid: Grid) -> Sample:
@@ -122,9 +199,27 @@ class RasterSource(GeoSource):
     Subclasses set the class attributes below. A query returns ``image`` (float32,
     ``(C, H, W)``) when :attr:`is_image`, else ``mask`` (int64, ``(H, W)``), plus
     ``valid`` (bool, ``(H, W)``): pixels covered by some file and not nodata.
+
+    Files are those of :attr:`filename_glob` whose name matches :attr:`filename_regex`;
+    their footprints are indexed once, at construction. A query opens the files it
+    needs, reads the window that covers the grid and closes them: nothing read is kept
+    between queries, whatever ``cache`` says (TorchGeo's ``RasterDataset`` keeps open
+    file handles; the keyword is accepted for TorchGeo's signature and has no effect
+    here). Sources that cannot download raise ValueError on ``download=True``.
+
+    Args:
+        paths: files or directories (searched recursively).
+        bands: subset of :attr:`all_bands` to read, in the order wanted (default all).
+        **kwargs: ``crs``, ``res``, ``transforms``, ``cache``, ``download`` and
+            ``checksum`` (:class:`SourceOptions`, described by :class:`GeoSource`).
+
+    Raises:
+        DatasetNotFoundError: if no file is found.
+        ValueError: on unknown bands, or ``download=True`` for a source that cannot
+            download.
     """
 
-    #: Glob(s) of the files, relative to a directory in ``paths``.
+    #: Glob(s) of the raster files.
     filename_glob: ClassVar[str | tuple[str, ...]] = "*.tif"
     #: Regex the file name must match (named groups are metadata, e.g. ``date``).
     filename_regex: ClassVar[str] = ".*"
@@ -143,35 +238,47 @@ class RasterSource(GeoSource):
     def __init__(
         self,
         paths: PathLike | Iterable[PathLike] = "data",
-        crs: Any | None = None,
-        res: float | None = None,
+        *,
         bands: Sequence[str] | None = None,
-        transforms: Transform | None = None,
-        cache: bool = True,
-        download: bool = False,
-        checksum: bool = False,
+        **kwargs: Unpack[SourceOptions],
     ) -> None:
-        super().__init__(paths, crs, res, transforms, cache, download, checksum)
-        if download:
-            self._download()
-        self.bands = tuple(bands) if bands is not None else self.all_bands
-        unknown = sorted(set(self.bands) - set(self.all_bands)) if self.all_bands else []
-        if unknown:
-            raise ValueError(
-                f"{type(self).__name__}: unknown bands {unknown}; have {self.all_bands}"
-            )
-        patterns = (
-            (self.filename_glob,) if isinstance(self.filename_glob, str) else self.filename_glob
-        )
-        regex = re.compile(self.filename_regex, re.VERBOSE)
-        self.files = [f for f in self._list_files(patterns) if regex.match(os.path.basename(f))]
-        if not self.files:
-            raise DatasetNotFoundError(self)
+        super().__init__(paths, **kwargs)
+        self.bands = self._select_bands(bands)
+        self.files = self._find_files()
         self.index = self._build_index()
 
-    def _download(self) -> None:
-        """Fetch missing files; subclasses that support ``download=True`` override."""
-        raise ValueError(f"{type(self).__name__} cannot be downloaded; pass download=False")
+    def _select_bands(self, bands: Sequence[str] | None) -> tuple[str, ...]:
+        """The bands to read: ``bands`` (default :attr:`all_bands`).
+
+        Checked against :attr:`all_bands` when the class names its bands; subclasses whose
+        bands depend on the instance (a layer) override this.
+
+        Raises:
+            ValueError: on a band not in :attr:`all_bands`.
+        """
+        if not self.all_bands:
+            return tuple(bands) if bands is not None else ()
+        return self._check_bands(bands, self.all_bands, type(self).__name__)
+
+    @staticmethod
+    def _check_bands(
+        bands: Sequence[str] | None, have: tuple[str, ...], what: str
+    ) -> tuple[str, ...]:
+        """``bands`` (default all of ``have``), each of which must be in ``have``.
+
+        Raises:
+            ValueError: naming ``what``, on a band not in ``have``.
+        """
+        chosen = tuple(bands) if bands is not None else have
+        unknown = sorted(set(chosen) - set(have))
+        if unknown:
+            raise ValueError(f"{what}: unknown bands {unknown}; have {have}")
+        return chosen
+
+    def _list_files(self, patterns: Sequence[str]) -> list[str]:
+        """Files under ``paths`` matching ``patterns`` whose name matches :attr:`filename_regex`."""
+        regex = re.compile(self.filename_regex, re.VERBOSE)
+        return [f for f in super()._list_files(patterns) if regex.match(os.path.basename(f))]
 
     def _build_index(self) -> gpd.GeoDataFrame:
         rows = []
@@ -310,8 +417,17 @@ class VectorSource(GeoSource):
     (per-feature buffer in metres, e.g. road width; default 0). A query returns ``mask``
     (burn values as an int64 tensor, ``(H, W)``).
 
+    The files are read once, at construction. With ``cache`` (default) the features
+    reprojected to a queried grid's CRS, and their spatial index, are kept (one copy per
+    CRS) for later queries; without it every query reprojects and indexes them again.
+    ``download=True`` is refused (ValueError) only when no file is found, unless a
+    subclass overrides :meth:`_download`.
+
     Args:
+        paths: files or directories (searched recursively).
         all_touched: burn every pixel a feature touches (else pixel centres only).
+        **kwargs: ``crs``, ``res`` (unused), ``transforms``, ``cache``, ``download`` and
+            ``checksum`` (:class:`SourceOptions`, described by :class:`GeoSource`).
     """
 
     #: Globs of the vector files.
@@ -320,22 +436,13 @@ class VectorSource(GeoSource):
     def __init__(
         self,
         paths: PathLike | Iterable[PathLike] = "data",
-        crs: Any | None = None,
-        res: float | None = None,
-        transforms: Transform | None = None,
+        *,
         all_touched: bool = False,
-        cache: bool = True,
-        download: bool = False,
-        checksum: bool = False,
+        **kwargs: Unpack[SourceOptions],
     ) -> None:
-        super().__init__(paths, crs, res, transforms, cache, download, checksum)
+        super().__init__(paths, **kwargs)
         self.all_touched = all_touched
-        self.files = self._list_files(self.filename_glob)
-        if download and not self.files:
-            self._download()
-            self.files = self._list_files(self.filename_glob)
-        if not self.files:
-            raise DatasetNotFoundError(self)
+        self.files = self._find_files()
         frame = self.load(self.files)
         if frame.crs is None:
             where = self.files[0] if len(self.files) == 1 else f"{len(self.files)} files"
@@ -353,8 +460,9 @@ class VectorSource(GeoSource):
         self._projected: dict[str, gpd.GeoDataFrame] = {}
 
     def _download(self) -> None:
-        """Fetch missing files; subclasses that support ``download=True`` override."""
-        raise ValueError(f"{type(self).__name__} cannot be downloaded; pass download=False")
+        """Nothing to fetch: ``download=True`` is refused only when no file is there."""
+        if not self._list_files(self.filename_glob):
+            super()._download()
 
     @abc.abstractmethod
     def load(self, files: Sequence[str]) -> gpd.GeoDataFrame:

@@ -24,13 +24,13 @@ import tempfile
 import urllib.request
 import zipfile
 from collections.abc import Iterable, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Unpack
 
 import geopandas as gpd
 import pandas as pd
 import shapely
 
-from .base import Transform, VectorSource
+from .base import VectorOptions, VectorSource
 from .grid import PathLike
 
 __all__ = ["MS_BUILDINGS_URL", "US_STATES", "BuildingFootprints", "read_footprints", "state_stem"]
@@ -292,15 +292,12 @@ class BuildingFootprints(VectorSource):
 
     Args:
         paths: footprint files or directories of them.
-        crs: CRS of the index; default that of the first file.
-        res: unused (vector data); kept for TorchGeo's constructor order.
-        transforms: function applied to each sample.
-        all_touched: burn every pixel a footprint touches (else pixel centres only).
         state: US state to download (name such as ``"Delaware"`` or ``"North Carolina"``,
             or postal code).
-        cache: keep reprojected footprints between queries.
-        download: fetch ``state`` when its file is missing.
-        checksum: test the downloaded zip's CRCs before extracting.
+        **kwargs: ``crs``, ``res`` (unused), ``transforms``, ``all_touched`` and
+            ``cache`` as for :class:`~.base.VectorSource`; ``download`` fetches
+            ``state`` when its file is missing (without ``state`` it needs files to be
+            there); ``checksum`` tests the downloaded zip's CRCs before extracting.
 
     Raises:
         DatasetNotFoundError: if no file is found and ``download=False``.
@@ -314,27 +311,22 @@ class BuildingFootprints(VectorSource):
     def __init__(
         self,
         paths: PathLike | Iterable[PathLike] = "data",
-        crs: Any | None = None,
-        res: float | None = None,
-        transforms: Transform | None = None,
-        all_touched: bool = False,
+        *,
         state: str | None = None,
-        cache: bool = True,
-        download: bool = False,
-        checksum: bool = False,
+        **kwargs: Unpack[VectorOptions],
     ) -> None:
         self.state = None if state is None else state_stem(state)
-        if download and self.state is not None:
-            self._fetch_state(paths, self.state, checksum)
-        super().__init__(paths, crs, res, transforms, all_touched, cache, download, checksum)
+        super().__init__(paths, **kwargs)
 
     def _download(self) -> None:
-        if self.state is None:
+        """Fetch :attr:`state` unless its file is there; without ``state``, need files."""
+        if self.state is not None:
+            self._fetch_state(self.paths, self.state, self.checksum)
+        elif not self._list_files(self.filename_glob):
             raise ValueError(
                 f"{type(self).__name__}: download=True needs `state` (e.g. 'Delaware') "
                 "to know which file to fetch"
             )
-        self._fetch_state(self.paths, self.state, self.checksum)
 
     @staticmethod
     def _fetch_state(paths: PathLike | Iterable[PathLike], stem: str, checksum: bool) -> str:

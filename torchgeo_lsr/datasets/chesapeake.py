@@ -10,13 +10,13 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Unpack
 
 import numpy as np
 import torch
 
 from ..classes import CHESAPEAKE4, CHESAPEAKE_LC_TO_CHESAPEAKE4
-from .base import RasterSource, Sample, Transform
+from .base import RasterOptions, RasterSource, Sample
 from .grid import Grid, PathLike
 from .nlcd import nlcd_codes_to_index
 
@@ -238,13 +238,10 @@ class ChesapeakeCVPR(RasterSource):
         states: keep these states (directory input only).
         splits: keep these splits (``test`` or ``wv-test``; directory input only).
         tiles: keep these tile ids (directory input only).
-        crs: CRS of the footprint index; default that of the first file.
-        res: native resolution override; default that of the first file.
-        bands: for imagery and priors, a subset of the layer's bands.
-        transforms: function applied to each sample.
-        cache: keep decoded data in memory between queries.
-        download: the release (about 150 GB) is not downloaded here; must be False.
-        checksum: unused (no download).
+        **kwargs: ``crs``, ``res``, ``bands``, ``transforms``, ``cache``, ``download``
+            and ``checksum`` as for :class:`~.base.RasterSource`; ``bands`` is, for
+            imagery and priors, a subset of the layer's bands. The release (about
+            150 GB) is not downloaded here (``download`` must be False).
 
     Raises:
         DatasetNotFoundError: if no file of ``layer`` is found.
@@ -260,17 +257,12 @@ class ChesapeakeCVPR(RasterSource):
     def __init__(
         self,
         paths: PathLike | Iterable[PathLike] = "data",
+        *,
         layer: str = "naip-new",
         states: Sequence[str] | None = None,
         splits: Sequence[str] | None = None,
         tiles: Sequence[str] | None = None,
-        crs: Any | None = None,
-        res: float | None = None,
-        bands: Sequence[str] | None = None,
-        transforms: Transform | None = None,
-        cache: bool = True,
-        download: bool = False,
-        checksum: bool = False,
+        **kwargs: Unpack[RasterOptions],
     ) -> None:
         if layer not in CHESAPEAKE_LAYERS:
             raise ValueError(
@@ -279,15 +271,12 @@ class ChesapeakeCVPR(RasterSource):
         self.layer = layer
         self.spec = CHESAPEAKE_LAYERS[layer]
         self.is_image = self.spec.kind in ("imagery", "prior")
-        chosen = tuple(bands) if bands is not None else self.spec.bands
-        unknown = sorted(set(chosen) - set(self.spec.bands))
-        if unknown:
-            raise ValueError(
-                f"Chesapeake CVPR layer {layer}: unknown bands {unknown}; have {self.spec.bands}"
-            )
         self.selection = (states, splits, tiles)
-        super().__init__(paths, crs, res, None, transforms, cache, download, checksum)
-        self.bands = chosen
+        super().__init__(paths, **kwargs)
+
+    def _select_bands(self, bands: Sequence[str] | None) -> tuple[str, ...]:
+        """A subset of the layer's bands (default all; none for layers without names)."""
+        return self._check_bands(bands, self.spec.bands, f"Chesapeake CVPR layer {self.layer}")
 
     def band_indexes(self, path: str) -> list[int]:
         """1-based band indexes of :attr:`bands` (every band for layers without names)."""

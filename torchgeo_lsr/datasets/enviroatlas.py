@@ -10,7 +10,7 @@ import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, cast
+from typing import Literal, Unpack, cast
 
 import numpy as np
 import torch
@@ -20,7 +20,7 @@ from torch.utils.data import Dataset
 from torchgeo.datasets import DatasetNotFoundError
 
 from ..classes import ENVIROATLAS, ENVIROATLAS5, ENVIROATLAS_TO_ENVIROATLAS5, NLCD
-from .base import RasterSource, Sample, Transform
+from .base import RasterOptions, RasterSource, Sample, Transform
 from .grid import Grid, PathLike
 
 __all__ = ["ENVIROATLAS_LAYERS", "EnviroAtlas", "EnviroAtlasLayer", "EnviroAtlasRegion"]
@@ -127,15 +127,12 @@ class EnviroAtlas(RasterSource):
 
     Args:
         paths: the release directory, split directories or files (searched recursively).
-        crs: CRS of the footprint index; default that of the first file.
-        res: native resolution override; default that of the first file.
         layer: file suffix (``"h_highres_labels"``) or TorchGeo layer name (``"lc"``).
         classes: ``"enviroatlas"`` (11 classes) or ``"enviroatlas5"``; labels layer only.
-        bands: for ``a_naip`` and priors, a subset of the layer's bands.
-        transforms: function applied to each sample.
-        cache: keep decoded data in memory between queries.
-        download: the release (about 36 GB unzipped) is not downloaded here; must be False.
-        checksum: unused (no download).
+        **kwargs: ``crs``, ``res``, ``bands``, ``transforms``, ``cache``, ``download``
+            and ``checksum`` as for :class:`~.base.RasterSource`; ``bands`` is, for
+            ``a_naip`` and priors, a subset of the layer's bands. The release (about
+            36 GB unzipped) is not downloaded here (``download`` must be False).
 
     Raises:
         DatasetNotFoundError: if no file of ``layer`` is found.
@@ -158,15 +155,10 @@ class EnviroAtlas(RasterSource):
     def __init__(
         self,
         paths: PathLike | Iterable[PathLike] = "data",
-        crs: Any | None = None,
-        res: float | None = None,
+        *,
         layer: str = "h_highres_labels",
         classes: Literal["enviroatlas", "enviroatlas5"] = "enviroatlas",
-        bands: Sequence[str] | None = None,
-        transforms: Transform | None = None,
-        cache: bool = True,
-        download: bool = False,
-        checksum: bool = False,
+        **kwargs: Unpack[RasterOptions],
     ) -> None:
         self.layer = self.layer_name(layer)
         self.spec = ENVIROATLAS_LAYERS[self.layer]
@@ -174,14 +166,11 @@ class EnviroAtlas(RasterSource):
             raise ValueError(f"classes must be 'enviroatlas' or 'enviroatlas5', got {classes!r}")
         self.classes = classes
         self.is_image = self.spec.kind in ("imagery", "prior")  # bilinear floats
-        chosen = tuple(bands) if bands is not None else self.spec.bands
-        unknown = sorted(set(chosen) - set(self.spec.bands))
-        if unknown:
-            raise ValueError(
-                f"EnviroAtlas layer {self.layer}: unknown bands {unknown}; have {self.spec.bands}"
-            )
-        super().__init__(paths, crs, res, None, transforms, cache, download, checksum)
-        self.bands = chosen
+        super().__init__(paths, **kwargs)
+
+    def _select_bands(self, bands: Sequence[str] | None) -> tuple[str, ...]:
+        """A subset of the layer's bands (default all; none for single-band layers)."""
+        return self._check_bands(bands, self.spec.bands, f"EnviroAtlas layer {self.layer}")
 
     @staticmethod
     def layer_name(layer: str) -> str:

@@ -89,13 +89,10 @@ class NAIP(RasterSource):
 
     Args:
         paths: NAIP files or directories (searched recursively for ``m_*.tif``).
-        crs: CRS of the footprint index; default that of the first file.
-        res: native resolution override; default that of the first file.
         bands: subset of ``("R", "G", "B", "NIR")``, in the order wanted.
-        transforms: function applied to each sample.
-        cache: keep decoded data in memory between queries.
-        download: NAIP is not downloaded by this class; must be False.
-        checksum: unused (no download).
+        **kwargs: ``crs``, ``res``, ``transforms``, ``cache``, ``download`` and
+            ``checksum`` as for :class:`~.base.RasterSource`. NAIP is not downloaded by
+            this class (``download`` must be False).
 
     Raises:
         DatasetNotFoundError: if no NAIP file is found.

@@ -8,13 +8,13 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Unpack
 
 import numpy as np
 
 from ..classes import NLCD as NLCD_CLASSES
 from ..classes import NLCD_FILL
-from .base import RasterSource, Transform
+from .base import RasterSource, SourceOptions
 from .grid import Grid, PathLike
 
 __all__ = ["NLCD", "nlcd_codes_to_index"]
@@ -65,13 +65,10 @@ class NLCD(RasterSource):
 
     Args:
         paths: NLCD files or directories (searched recursively).
-        crs: CRS of the footprint index; default that of the first file.
-        res: native resolution override; default that of the first file.
         years: keep only files of these years (default: all).
-        transforms: function applied to each sample.
-        cache: keep decoded data in memory between queries.
-        download: NLCD is not downloaded by this class; must be False.
-        checksum: unused (no download).
+        **kwargs: ``crs``, ``res``, ``transforms``, ``cache``, ``download`` and
+            ``checksum`` as for :class:`~.base.RasterSource`. NLCD is not downloaded by
+            this class (``download`` must be False); it has no ``bands``.
 
     Raises:
         DatasetNotFoundError: if no NLCD file is found.
@@ -97,16 +94,14 @@ class NLCD(RasterSource):
     def __init__(
         self,
         paths: PathLike | Iterable[PathLike] = "data",
-        crs: Any | None = None,
-        res: float | None = None,
+        *,
         years: Sequence[int] | None = None,
-        transforms: Transform | None = None,
-        cache: bool = True,
-        download: bool = False,
-        checksum: bool = False,
+        **kwargs: Unpack[SourceOptions],
     ) -> None:
+        if "bands" in kwargs:  # RasterSource takes it; NLCD, like TorchGeo's, does not
+            raise TypeError("NLCD() got an unexpected keyword argument 'bands' (one band only)")
         self.years = None if years is None else tuple(int(y) for y in years)
-        super().__init__(paths, crs, res, None, transforms, cache, download, checksum)
+        super().__init__(paths, **kwargs)
 
     @staticmethod
     def parse_year(path: PathLike) -> int | None:

@@ -37,7 +37,7 @@ import xml.etree.ElementTree as ET
 import xml.sax
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Unpack
 
 import geopandas as gpd
 import numpy as np
@@ -45,7 +45,7 @@ import pandas as pd
 import shapely
 from rasterio.warp import transform_bounds
 
-from .base import Transform, VectorSource
+from .base import VectorOptions, VectorSource
 from .grid import Grid, PathLike
 
 __all__ = [
@@ -480,16 +480,15 @@ class OSMLayer(VectorSource):
 
     Args:
         paths: OSM file(s) or directories of them (see the module docstring).
-        crs: CRS of the index; default that of the first file (EPSG:4326).
-        res: unused (vector data); kept for TorchGeo's constructor order.
-        transforms: function applied to each sample.
-        all_touched: burn every pixel a feature touches (else pixel centres only).
         bbox: area to download when ``download=True``: ``(west, south, east, north)``
             in degrees, or a :class:`Grid`.
-        cache: keep reprojected features between queries and memoise parsed files.
-        download: fetch ``bbox`` through osmnx into ``paths`` (a directory) as a
-            GeoPackage when that cache file is missing.
-        checksum: unused (Overpass publishes no checksums).
+        **kwargs: ``crs`` (default that of the first file, EPSG:4326), ``res``
+            (unused), ``transforms`` and ``all_touched`` as for
+            :class:`~.base.VectorSource`; ``cache`` also memoises parsed files
+            (:func:`read_osm`); ``download`` fetches ``bbox`` through osmnx into
+            ``paths`` (a directory) as a GeoPackage when that cache file is missing
+            (without ``bbox`` it needs files to be there); ``checksum`` is unused
+            (Overpass publishes no checksums).
 
     Raises:
         DatasetNotFoundError: if no file is found and ``download=False``.
@@ -507,19 +506,12 @@ class OSMLayer(VectorSource):
     def __init__(
         self,
         paths: PathLike | Iterable[PathLike] = "data",
-        crs: Any | None = None,
-        res: float | None = None,
-        transforms: Transform | None = None,
-        all_touched: bool = False,
+        *,
         bbox: tuple[float, float, float, float] | Grid | None = None,
-        cache: bool = True,
-        download: bool = False,
-        checksum: bool = False,
+        **kwargs: Unpack[VectorOptions],
     ) -> None:
         self.bbox = bbox
-        if download and bbox is not None:
-            download_osm(self._root(paths), bbox)
-        super().__init__(paths, crs, res, transforms, all_touched, cache, download, checksum)
+        super().__init__(paths, **kwargs)
 
     @staticmethod
     def _root(paths: PathLike | Iterable[PathLike]) -> str:
@@ -531,12 +523,14 @@ class OSMLayer(VectorSource):
         return root
 
     def _download(self) -> None:
-        if self.bbox is None:
+        """Fetch :attr:`bbox` unless its cache file is there; without ``bbox``, need files."""
+        if self.bbox is not None:
+            download_osm(self._root(self.paths), self.bbox)
+        elif not self._list_files(self.filename_glob):
             raise ValueError(
                 f"{type(self).__name__}: download=True needs `bbox` (west, south, east, north "
                 "in degrees, or a Grid) to know what to fetch"
             )
-        download_osm(self._root(self.paths), self.bbox)
 
     def load(self, files: Sequence[str]) -> gpd.GeoDataFrame:
         """Read all ``files`` once (:func:`read_osm`) and keep :meth:`select`'s features."""
