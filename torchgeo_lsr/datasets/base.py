@@ -49,7 +49,7 @@ from torch.utils.data import Dataset
 from torchgeo.datasets import DatasetNotFoundError
 
 from .grid import Grid, PathLike, open_raster
-from .warping import FLOAT_FILL, warp_to_grid
+from .warping import FLOAT_FILL, Remap, warp_to_grid
 
 __all__ = [
     "GeoSource",
@@ -317,10 +317,7 @@ class RasterSource(GeoSource):
         return [self.all_bands.index(b) + 1 for b in self.bands]
 
     def read_file(
-        self,
-        path: str,
-        grid: Grid,
-        remap: Callable[[np.ndarray], np.ndarray] | None = None,
+        self, path: str, grid: Grid, remap: Remap | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """One file resampled onto ``grid``: ``(data (C, H, W), valid (H, W))``.
 

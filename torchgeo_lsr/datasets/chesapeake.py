@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Unpack
@@ -19,6 +19,7 @@ from ..classes import CHESAPEAKE4, CHESAPEAKE_LC_TO_CHESAPEAKE4
 from .base import RasterOptions, RasterSource, Sample
 from .grid import Grid, PathLike
 from .nlcd import nlcd_codes_to_index
+from .warping import Remap
 
 __all__ = [
     "CHESAPEAKE_LAYERS",
@@ -310,10 +311,7 @@ class ChesapeakeCVPR(RasterSource):
         return ids
 
     def read_file(
-        self,
-        path: str,
-        grid: Grid,
-        remap: Callable[[np.ndarray], np.ndarray] | None = None,
+        self, path: str, grid: Grid, remap: Remap | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """One file on ``grid``: ``(data (C, H, W), valid (H, W))``, codes mapped.
 

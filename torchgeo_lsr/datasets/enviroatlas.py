@@ -8,7 +8,7 @@ from __future__ import annotations
 import glob
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Unpack, cast
 
@@ -22,6 +22,7 @@ from torchgeo.datasets import DatasetNotFoundError
 from ..classes import ENVIROATLAS, ENVIROATLAS5, ENVIROATLAS_TO_ENVIROATLAS5, NLCD
 from .base import RasterOptions, RasterSource, Sample, Transform
 from .grid import Grid, PathLike
+from .warping import Remap
 
 __all__ = ["ENVIROATLAS_LAYERS", "EnviroAtlas", "EnviroAtlasLayer", "EnviroAtlasRegion"]
 
@@ -214,10 +215,7 @@ class EnviroAtlas(RasterSource):
         return [self.spec.bands.index(b) + 1 for b in self.bands]
 
     def read_file(
-        self,
-        path: str,
-        grid: Grid,
-        remap: Callable[[np.ndarray], np.ndarray] | None = None,
+        self, path: str, grid: Grid, remap: Remap | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """One file on ``grid``: ``(data (C, H, W), valid (H, W))``, codes mapped.
 

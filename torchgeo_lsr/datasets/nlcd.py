@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Unpack
 
 import numpy as np
@@ -16,6 +16,7 @@ from ..classes import NLCD as NLCD_CLASSES
 from ..classes import NLCD_FILL
 from .base import RasterSource, SourceOptions
 from .grid import Grid, PathLike
+from .warping import Remap
 
 __all__ = ["NLCD", "nlcd_codes_to_index"]
 
@@ -135,10 +136,7 @@ class NLCD(RasterSource):
         return sorted(files, key=lambda f: (-self._year(f), f))
 
     def read_file(
-        self,
-        path: str,
-        grid: Grid,
-        remap: Callable[[np.ndarray], np.ndarray] | None = None,
+        self, path: str, grid: Grid, remap: Remap | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """One file on ``grid`` as NLCD indices: ``(index (1, H, W), valid (H, W))``.
 

@@ -4,12 +4,13 @@
 a plain read when the raster is already on the grid, an exact per-pixel-centre lookup
 for nearest resampling (so a pixel's source cell never depends on the window being
 read), and GDAL's warper with an exact transformer otherwise. :data:`FLOAT_FILL` is the
-fill of float rasters outside the data.
+fill of float rasters outside the data; :data:`Remap` the type of a value map applied
+while reading.
 
 Layering: :mod:`~torchgeo_lsr.datasets.grid` <- ``warping`` <-
 :mod:`~torchgeo_lsr.datasets.base`. This module imports only ``grid`` from the package;
-the dataset bases, aligned tiles, region, priors and mapping may import it, and it never
-imports them.
+everything above it (the dataset bases and sources, aligned tiles, region, priors,
+mapping) may import it, and it never imports them.
 
 .. versionadded:: 0.1
 """
@@ -35,12 +36,15 @@ from torch import Tensor
 
 from .grid import Grid
 
-__all__ = ["FLOAT_FILL", "NEAREST_LATTICE", "warp_to_grid"]
+__all__ = ["FLOAT_FILL", "NEAREST_LATTICE", "Remap", "warp_to_grid"]
 
 #: Fill value for warped float rasters outside the data. GDAL cannot use NaN as the
 #: destination nodata of an integer source, so we use float32's lowest value, which no
 #: imagery or probability raster holds.
 FLOAT_FILL = float(np.finfo(np.float32).min)
+#: A map of raster values (codes to class indices, say) that :func:`warp_to_grid` applies:
+#: an array ``(bands, h, w)`` in, one of the same shape out.
+Remap = Callable[[np.ndarray], np.ndarray]
 
 
 @functools.lru_cache(maxsize=16)
@@ -111,7 +115,7 @@ def _nearest_lookup(
     fill: float,
     nodata: float | None,
     what: str,
-    remap: Callable[[np.ndarray], np.ndarray] | None = None,
+    remap: Remap | None = None,
 ) -> np.ndarray:
     """Nearest-neighbour resampling by a lookup of every target pixel centre.
 
@@ -168,7 +172,7 @@ def warp_to_grid(
     fill: float = FLOAT_FILL,
     src_nodata: float | None = None,
     what: str = "raster",
-    remap: Callable[[np.ndarray], np.ndarray] | None = None,
+    remap: Remap | None = None,
 ) -> np.ndarray:
     """Read bands of ``src`` resampled onto ``grid``; pixels it does not cover get ``fill``.
 
