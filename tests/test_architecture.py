@@ -212,3 +212,18 @@ def test_layer_rules(room: str) -> None:
         if _under(target, banned) and not _under(target, room)
     ]
     assert broken == []
+
+
+#: Inside ``datasets``: ``grid`` <- ``warping`` <- ``base`` <- the sources. Of the
+#: package's modules, each of these three may import only those listed.
+DATASETS_FLOORS = {
+    f"{NAME}.datasets.grid": set(),
+    f"{NAME}.datasets.warping": {f"{NAME}.datasets.grid"},
+    f"{NAME}.datasets.base": {f"{NAME}.datasets.grid", f"{NAME}.datasets.warping"},
+}
+
+
+@pytest.mark.parametrize("module", sorted(DATASETS_FLOORS))
+def test_datasets_floors(module: str) -> None:
+    internal = {t for t in imports_of(module) if t in MODULES and t != module}
+    assert internal <= DATASETS_FLOORS[module]
