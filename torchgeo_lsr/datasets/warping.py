@@ -58,7 +58,7 @@ NEAREST_LATTICE = 16
 
 
 def _centres_in(
-    grid: Grid, crs: CRS, step: int = NEAREST_LATTICE, then: Affine | None = None
+    grid: Grid, crs: CRS, step: int | None = None, then: Affine | None = None
 ) -> tuple[Tensor, Tensor]:
     """``(H, W)`` float64 coordinates in ``crs`` of the centres of ``grid``'s pixels.
 
@@ -72,8 +72,10 @@ def _centres_in(
     exact per-pixel transform's except for centres within that distance of a cell edge.
     The lattice is anchored to the grid's pixel lattice extended to the CRS origin, not to
     the window, so every window of a tile interpolates between the same nodes and a pixel's
-    lookup never depends on the window that reads it.
+    lookup never depends on the window that reads it. ``step`` None reads
+    :data:`NEAREST_LATTICE` when called.
     """
+    step = NEAREST_LATTICE if step is None else step
     t = grid.transform
     if step <= 1 or t.b != 0 or t.d != 0:  # rotated grids: every centre exactly
         rows, cols = np.mgrid[0 : grid.height, 0 : grid.width]

@@ -9,7 +9,7 @@ remapping first (5 channels instead of 17) gives the same map at a third of the 
 
 With the default ``blur="fast"`` nearly all of the work runs on the blur's coarse canvas
 (:func:`_fast_prior_window`): NLCD is looked up once per 1 m pixel (source cells found
-through an exactly transformed lattice, see :func:`~torchgeo_lsr.datasets.base.warp_to_grid`),
+through an exactly transformed lattice, see :func:`~torchgeo_lsr.datasets.warping.warp_to_grid`),
 counted into coarse cells by one ``bincount``, remapped, blurred (separable FFT) and put on
 the simplex there, and only the final bilinear upsampling touches the 1 m grid. Outputs
 are ZSTD-compressed. ``benchmarks/priors.py`` measures this against the paper's recipe.
