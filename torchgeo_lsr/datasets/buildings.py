@@ -30,6 +30,7 @@ import geopandas as gpd
 import pandas as pd
 import shapely
 
+from ..outputs import atomic_output
 from .base import VectorOptions, VectorSource
 from .grid import PathLike
 
@@ -340,8 +341,6 @@ class BuildingFootprints(VectorSource):
         url = MS_BUILDINGS_URL.format(state=stem)
         fd, archive = tempfile.mkstemp(prefix=f".{stem}-", suffix=".zip", dir=root)
         os.close(fd)
-        fd, extracted = tempfile.mkstemp(prefix=f".{stem}-", suffix=".geojson", dir=root)
-        os.close(fd)
         try:
             _fetch_url(url, archive)
             try:
@@ -354,15 +353,17 @@ class BuildingFootprints(VectorSource):
                             f"buildings {url}: expected one .geojson in the zip, "
                             f"found {zf.namelist()}"
                         )
-                    with zf.open(members[0]) as src, open(extracted, "wb") as dst:
+                    with (
+                        atomic_output(target) as extracted,
+                        zf.open(members[0]) as src,
+                        open(extracted, "wb") as dst,
+                    ):
                         shutil.copyfileobj(src, dst)
             except zipfile.BadZipFile as err:
                 raise ValueError(f"buildings {url}: download is not a zip file ({err})") from err
-            os.replace(extracted, target)
         finally:
-            for tmp in (archive, extracted):
-                if os.path.exists(tmp):
-                    os.remove(tmp)
+            if os.path.exists(archive):  # the scratch zip, never an output
+                os.remove(archive)
         return target
 
     def load(self, files: Sequence[str]) -> gpd.GeoDataFrame:

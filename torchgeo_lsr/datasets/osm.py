@@ -32,7 +32,6 @@ import importlib
 import importlib.util
 import os
 import re
-import tempfile
 import xml.etree.ElementTree as ET
 import xml.sax
 from collections import OrderedDict
@@ -45,6 +44,7 @@ import pandas as pd
 import shapely
 from rasterio.warp import transform_bounds
 
+from ..outputs import atomic_output
 from .base import VectorOptions, VectorSource
 from .grid import Grid, PathLike
 
@@ -444,15 +444,8 @@ def download_osm(
         shapely.box(w, s, e, n), tags=dict(tags if tags is not None else OSM_QUERY)
     )
     frame = _normalise(frame, target)
-    fd, tmp = tempfile.mkstemp(prefix=".osm-", suffix=".gpkg", dir=root)
-    os.close(fd)
-    os.remove(tmp)  # GDAL creates the GeoPackage itself
-    try:
+    with atomic_output(target) as tmp:  # GDAL creates the GeoPackage itself
         frame.to_file(tmp, driver="GPKG", layer="osm")
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return target
 
 
