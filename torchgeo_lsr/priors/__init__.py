@@ -8,6 +8,7 @@
 * :mod:`.builder`: the whole recipe for a region directory, one GeoTIFF per imagery tile
   (``torchgeo-lsr prior``).
 * :mod:`.learned`: the learned prior (paper §4.4): inputs, scoring, applying a checkpoint.
+* :mod:`.transform`: the recipe as a transform on sample dicts, for TorchGeo pipelines.
 
 Each transform is a pure tensor function plus a thin :class:`torch.nn.Module`.
 
@@ -47,6 +48,7 @@ from .learned import (
     score_prior_dir,
 )
 from .simplex import SimplexOutput, ToSimplex, one_hot, to_simplex
+from .transform import PriorTransform
 
 __all__ = [
     "ENVIROATLAS5_FUSION",
@@ -61,6 +63,7 @@ __all__ = [
     "LearnedPriorInputs",
     "PriorConfig",
     "PriorReport",
+    "PriorTransform",
     "SimplexOutput",
     "ToSimplex",
     "apply_learned_prior",
