@@ -9,7 +9,7 @@ import math
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import rasterio
@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader
 from torchgeo.datamodules import BaseDataModule
 
 from ..checks import check_choice
+from ..classes import get_scheme
 from ..datasets import AlignedTile, PatchDataset, list_rasters, match_by_stem, read_aligned_tile
 from ..samplers import (
     GridPatchSampler,
@@ -26,6 +27,9 @@ from ..samplers import (
     RandomPatchSampler,
     TileQuotaSampler,
 )
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["LSRDataModule", "ResumableLoader", "band_statistics", "dihedral_augment"]
 
@@ -224,6 +228,8 @@ class LSRDataModule(BaseDataModule):
         augment: random flips and rotations of training patches.
         predict_stride: grid step for prediction (overlap = patch_size - stride).
         seed: seed of the training patch sampler.
+        classes: class scheme (name or YAML file) whose colours and names :meth:`plot`
+            uses; None draws a default palette.
     """
 
     def __init__(
@@ -246,6 +252,7 @@ class LSRDataModule(BaseDataModule):
         augment: bool = True,
         predict_stride: int | None = None,
         seed: int = 0,
+        classes: str | None = None,
     ) -> None:
         super().__init__(PatchDataset, batch_size, num_workers)
         self.images, self.priors, self.labels = images, priors, labels
@@ -269,6 +276,8 @@ class LSRDataModule(BaseDataModule):
         self.augment = augment
         self.predict_stride = predict_stride
         self.seed = seed
+        #: Colours and names of :meth:`plot` (None: a default palette).
+        self.scheme = None if classes is None else get_scheme(classes)
         self.tiles: list[AlignedTile] = []
 
     # ------------------------------------------------------------- setup
@@ -438,3 +447,18 @@ class LSRDataModule(BaseDataModule):
             )
             batch = dihedral_augment(batch, generator)
         return batch
+
+    # ------------------------------------------------------------- figures
+    def plot(self, sample: dict[str, Tensor], **kwargs: Any) -> Figure:
+        """Draw one (unbatched) sample: image | prior | q | r | labels, whichever it has.
+
+        The image is drawn as stored (de-normalise a batch's first with
+        :func:`torchgeo_lsr.plot.denormalize`); keyword arguments go to
+        :func:`torchgeo_lsr.plot.plot_sample` (``show_titles``, ``suptitle``, ...).
+        """
+        from ..plot import plot_sample
+
+        if self.scheme is not None:
+            return plot_sample(sample, self.scheme, **kwargs)
+        probs = sample.get("prior", sample.get("q"))
+        return plot_sample(sample, int(probs.shape[0]) if probs is not None else 2, **kwargs)

@@ -249,6 +249,52 @@ class LabelSuperResolutionTask(PatchTask):
                 self.log_dict(metrics, batch_size=batch_size)
         return loss
 
+    #: Validation batches (from the first) whose figure is logged each validation.
+    figure_batches = 10
+
+    def validation_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
+        """Validation loss and metrics; a figure of the batch's first patch for the logger.
+
+        As TorchGeo's segmentation task: for the first :attr:`figure_batches` batches, when
+        the logger can ``add_figure`` (TensorBoard) and the datamodule can ``plot``, the
+        patch is drawn as image | prior | q | r | labels (``image/{batch_idx}``).
+        """
+        super().validation_step(batch, batch_idx, dataloader_idx)
+        experiment: Any = getattr(self.logger, "experiment", None)
+        datamodule: Any = getattr(self.trainer, "datamodule", None)
+        if (
+            batch_idx >= self.figure_batches
+            or not hasattr(experiment, "add_figure")
+            or not hasattr(datamodule, "plot")
+        ):
+            return
+        import matplotlib.pyplot as plt
+
+        fig = datamodule.plot(self.figure_sample(batch, datamodule))
+        experiment.add_figure(f"image/{batch_idx}", fig, global_step=self.global_step)
+        plt.close(fig)
+
+    @torch.no_grad()
+    def figure_sample(self, batch: dict[str, Tensor], datamodule: Any = None) -> dict[str, Tensor]:
+        """The first patch of ``batch`` with ``q`` and ``r``, on the CPU, ready to plot.
+
+        The image is de-normalised by the datamodule's ``mean`` and ``std`` when it has them.
+        """
+        from ..plot import denormalize
+
+        out = self.predict_step(batch, 0)
+        sample = {"image": batch["image"][0].float()}
+        mean, std = getattr(datamodule, "mean", None), getattr(datamodule, "std", None)
+        if isinstance(mean, Tensor) and isinstance(std, Tensor):
+            sample["image"] = denormalize(sample["image"], mean, std)
+        key = self.hparams["prior_key"]
+        if key in batch:
+            sample["prior"] = batch[key][0].float()
+        sample |= {name: probs[0] for name, probs in out.items()}
+        if "mask" in batch:
+            sample["mask"] = batch["mask"][0]
+        return {k: v.detach().cpu() for k, v in sample.items()}
+
     def predict_step(  # type: ignore[override]  # 0.8 returns a Tensor, 0.10 a dict
         self, batch: Any, batch_idx: int, dataloader_idx: int = 0
     ) -> dict[str, Tensor]:
