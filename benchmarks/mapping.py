@@ -43,7 +43,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
     size = 512 if args.quick else 2048
     torch.set_num_threads(2)
-    config = dataclasses.replace(MapConfig.from_yaml(DEMO_CONFIG), steps=20, accelerator="cpu")
+    config = dataclasses.replace(
+        MapConfig.from_yaml(DEMO_CONFIG), steps=20, warmup_epochs=0, accelerator="cpu"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         from torchgeo_lsr.sample_city import make_sample_city
