@@ -58,7 +58,7 @@ def test_options_are_refused_by_position() -> None:
 
 def test_keywords_reach_the_base() -> None:
     nlcd = NLCD(DATA / "nlcd", years=[2019], crs="EPSG:5070", res=60.0, cache=False)
-    assert (nlcd.crs, nlcd.res, nlcd.cache) == (CRS.from_epsg(5070), 60.0, False)
+    assert (nlcd.crs, nlcd.res, nlcd.cache) == (CRS.from_epsg(5070), (60.0, 60.0), False)
     assert nlcd.years == (2019,)
     roads = OSMRoads(DATA / "osm" / "region.osm", all_touched=True, checksum=True)
     assert (roads.all_touched, roads.checksum, roads.download) == (True, True, False)

@@ -276,7 +276,7 @@ def test_nlcd_values_on_native_grid() -> None:
     ds = NLCD(NLCD_DIR, years=[2021])
     assert [Path(f).name for f in ds.files] == [NLCD_2021.name]
     assert ds.crs == CRS.from_epsg(5070)
-    assert ds.res == 30.0
+    assert ds.res == (30.0, 30.0)  # TorchGeo: (x, y)
     sample = ds[Grid.of_raster(NLCD_2021)]
     assert set(sample) == {"mask", "valid"}
     mask, valid = sample["mask"].numpy(), sample["valid"].numpy()

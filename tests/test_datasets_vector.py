@@ -733,7 +733,7 @@ def test_real_helsinki_extract() -> None:
     houses = OSMBuildings(path, crs="EPSG:32635")
     assert len(roads.features) > 500
     assert len(houses.features) > 100
-    minx, miny, maxx, maxy = houses.bounds
+    minx, miny, maxx, maxy = houses.extent
     cx, cy = round((minx + maxx) / 2), round((miny + maxy) / 2)
     grid = Grid.from_bounds("EPSG:32635", (cx - 250, cy - 250, cx + 250, cy + 250), 1.0)
     road_mask, house_mask = roads[grid]["mask"], houses[grid]["mask"]

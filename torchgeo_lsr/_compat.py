@@ -1,26 +1,69 @@
 """The one place where the supported TorchGeo lines (0.8.x and 0.9/0.10.x) differ.
 
 Everything else in the package imports TorchGeo names from here when they moved
-between releases. Our own data path (datasets, samplers, datamodule) does not use the
-parts of TorchGeo that changed (sample keys, sampler outputs, NLCD ordinal maps), so
-the shim stays small.
+between releases, and asks here for what differs: the task classes' home and the
+metadata keys of a GeoSlice sample (:func:`query_metadata`). Our own data path
+(``Grid`` queries, patch samplers, the datamodule) does not use the parts of TorchGeo
+that changed, so the shim stays small.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+import torch
 import torchgeo
 from packaging.version import Version
+from rasterio.transform import Affine
 
-__all__ = ["TORCHGEO_VERSION", "BaseTask", "SemanticSegmentationTask"]
+__all__ = ["TORCHGEO_VERSION", "BaseTask", "SemanticSegmentationTask", "query_metadata"]
 
 #: Installed TorchGeo release.
 TORCHGEO_VERSION = Version(torchgeo.__version__)
 
-if Version("0.9") <= TORCHGEO_VERSION:
+if TYPE_CHECKING:
     from torchgeo.tasks import BaseTask
     from torchgeo.tasks import SemanticSegmentation as SemanticSegmentationTask
-else:  # pragma: no cover - exercised on the 0.8 line
-    from torchgeo.trainers import (  # type: ignore[no-redef,attr-defined]
-        BaseTask,
-        SemanticSegmentationTask,
-    )
+
+
+def __getattr__(name: str) -> Any:
+    """The task classes, imported when first asked for.
+
+    They bring in Lightning, which the datasets (asking here for :func:`query_metadata`)
+    do not need.
+    """
+    if name not in ("BaseTask", "SemanticSegmentationTask"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if Version("0.9") <= TORCHGEO_VERSION:
+        import torchgeo.tasks as tasks
+
+        found = {"BaseTask": tasks.BaseTask, "SemanticSegmentationTask": tasks.SemanticSegmentation}
+    else:  # pragma: no cover - exercised on the 0.8 line
+        import torchgeo.trainers as trainers  # type: ignore[import-not-found]
+
+        found = {
+            "BaseTask": trainers.BaseTask,  # type: ignore[attr-defined]
+            "SemanticSegmentationTask": trainers.SemanticSegmentationTask,  # type: ignore[attr-defined]
+        }
+    globals().update(found)
+    return found[name]
+
+
+def query_metadata(dataset: Any, query: Any, transform: Affine) -> dict[str, Any]:
+    """The metadata keys TorchGeo's ``RasterDataset`` puts in a GeoSlice query's sample.
+
+    0.8: ``crs`` (the dataset's) and ``bounds`` (the query as given); 0.9 onwards:
+    ``bounds`` (``GeoDataset._slice_to_tensor``: the resolved slice as 9 numbers) and
+    ``transform`` (the affine coefficients of the sample's pixel grid, 9 numbers).
+
+    Args:
+        dataset: the queried ``GeoDataset``.
+        query: the GeoSlice.
+        transform: the sample's pixel grid (origin at the slice's top-left corner).
+    """
+    if hasattr(dataset, "_slice_to_tensor"):
+        return {
+            "bounds": dataset._slice_to_tensor(query),
+            "transform": torch.tensor(tuple(transform)),
+        }
+    return {"crs": dataset.crs, "bounds": query}  # pragma: no cover - the 0.8 line

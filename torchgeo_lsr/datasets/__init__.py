@@ -9,6 +9,7 @@ from .naip import NAIP, NAIPTile
 from .nlcd import NLCD
 from .osm import OSMBuildings, OSMLayer, OSMRoads, OSMWaterBodies, OSMWaterways, read_osm
 from .patches import PatchDataset
+from .prior import Prior
 from .warping import warp_to_grid
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "OSMWaterBodies",
     "OSMWaterways",
     "PatchDataset",
+    "Prior",
     "RasterSource",
     "VectorSource",
     "list_rasters",

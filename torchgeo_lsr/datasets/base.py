@@ -4,11 +4,16 @@ Label super-resolution needs every source (imagery, NLCD, OSM, footprints, label
 imagery's own pixel grid. So a dataset here is indexed by a :class:`~.grid.Grid` (CRS,
 affine transform, shape) and returns a tensor-only sample already warped or rasterised
 onto it. This owns the part of the data path where TorchGeo 0.8 and 0.10 differ (query
-objects, sample keys, index structures): samples never carry CRS, bounds or transform
-objects.
+objects, sample keys, index structures): a :class:`Grid` query's sample holds tensors only;
+a GeoSlice query's sample adds the metadata of the installed line
+(:func:`~torchgeo_lsr._compat.query_metadata`).
 
 * :class:`GeoSource`: what every source shares (paths, CRS, transforms, the TorchGeo
-  constructor options, file listing).
+  constructor options, file listing), and its TorchGeo face: every source is a
+  :class:`torchgeo.datasets.GeoDataset` (``index``, ``crs``, ``res``, ``bounds``, ``&``,
+  ``|``) that also answers TorchGeo's spatiotemporal slices (``ds[x0:x1:res, y0:y1:res,
+  t0:t1]``, what TorchGeo's samplers yield) through the same read as a :class:`Grid`
+  query, with the sample keys of the installed TorchGeo line.
 * :class:`RasterSource`: TorchGeo-style declarative raster dataset (``filename_glob``,
   ``filename_regex``, ``is_image``, ``all_bands``, ``rgb_bands``, ``cmap``); files are
   indexed once by footprint; a query warps every intersecting file onto the grid
@@ -31,10 +36,11 @@ import glob
 import os
 import re
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, ClassVar, TypedDict, Unpack
+from typing import Any, ClassVar, TypedDict, Unpack, overload
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import rasterio
 import shapely
 import torch
@@ -43,11 +49,13 @@ from matplotlib.figure import Figure
 from rasterio.crs import CRS
 from rasterio.enums import Resampling
 from rasterio.features import rasterize
+from rasterio.transform import from_origin
 from rasterio.warp import transform_bounds
 from torch import Tensor
-from torch.utils.data import Dataset
-from torchgeo.datasets import DatasetNotFoundError
+from torchgeo.datasets import DatasetNotFoundError, GeoDataset
+from torchgeo.datasets.utils import GeoSlice
 
+from .._compat import query_metadata
 from .grid import Grid, PathLike, open_raster
 from .warping import FLOAT_FILL, Remap, warp_to_grid
 
@@ -63,7 +71,9 @@ __all__ = [
 ]
 
 Sample = dict[str, Tensor]
-Transform = Callable[[Sample], Sample]
+Transform = Callable[[dict[str, Any]], dict[str, Any]]
+#: The time interval of data that carries no date (TorchGeo's choice for undated files).
+ALL_TIME = (pd.Timestamp.min, pd.Timestamp.max)
 
 
 class SourceOptions(TypedDict, total=False):
@@ -75,8 +85,9 @@ class SourceOptions(TypedDict, total=False):
     """
 
     crs: Any | None
-    res: float | None
+    res: float | tuple[float, float] | None
     transforms: Transform | None
+    sample_key: str | None
     cache: bool
     download: bool
     checksum: bool
@@ -94,8 +105,23 @@ class VectorOptions(SourceOptions, total=False):
     all_touched: bool
 
 
-class GeoSource(Dataset[Sample], abc.ABC):
-    """A weak source queried by :class:`Grid`; subclasses fill :meth:`__getitem__`.
+class GeoSource(GeoDataset):
+    """A weak source: a TorchGeo ``GeoDataset`` also queried by :class:`Grid`.
+
+    Two faces, one read. ``ds[grid]`` (a :class:`Grid`) returns the source on that pixel
+    grid, tensors only: what ``LSRDataModule`` and ``map`` use. ``ds[x0:x1:xres,
+    y0:y1:yres, t0:t1]`` (a GeoSlice, what TorchGeo's samplers yield) returns the same
+    read on the grid of that slice in :attr:`crs`, with TorchGeo's semantics: IndexError
+    outside :attr:`index`, only the data key (``image`` or ``mask``, or ``sample_key``;
+    no ``valid``, so that ``&`` can merge samples) and the metadata keys of the installed
+    TorchGeo line (0.8: ``crs``, ``bounds``; 0.9+: ``bounds``, ``transform``).
+
+    As a ``GeoDataset``: :attr:`index` is a GeoDataFrame of footprints (column
+    ``filepath``) in :attr:`crs` over a ``datetime`` IntervalIndex (undated sources span
+    all time, :data:`ALL_TIME`, so ``NAIP & NLCD`` intersect whatever the years);
+    :attr:`res` is an ``(x, y)`` tuple; :attr:`bounds` are TorchGeo's three slices and
+    :attr:`extent` is ``(minx, miny, maxx, maxy)``; setting :attr:`crs` or :attr:`res`
+    (as ``&`` does) changes the TorchGeo face only, since a :class:`Grid` carries its own.
 
     ``paths`` is the only positional parameter. The options are keyword-only and follow
     TorchGeo's order (``crs``, ``res``, ``bands`` for rasters, ``transforms``, the
@@ -103,14 +129,17 @@ class GeoSource(Dataset[Sample], abc.ABC):
     the one that spells them out: a subclass names only its own options and passes the
     rest on as ``**kwargs`` (:class:`SourceOptions`). It only stores them;
     :class:`RasterSource` and :class:`VectorSource` then call :meth:`_find_files`
-    (download, list, check).
+    (download, list, check) and build :attr:`index`.
 
     Args:
         paths: files or directories (searched recursively).
         crs: CRS of the index; default that of the first file.
-        res: native resolution override; default that of the first file (rasters; vector
-            sources do not use it).
-        transforms: function applied to each sample.
+        res: resolution of the TorchGeo face, a number or ``(x, y)``; default that of the
+            first file (rasters), 1 CRS unit (vectors in a projected CRS) or 1e-5 degrees.
+        transforms: function applied to each sample (both faces).
+        sample_key: key of the data in a sample; default ``"image"`` for imagery and
+            ``"mask"`` otherwise. Give sources distinct keys to compose several masks with
+            ``&`` (TorchGeo concatenates equal keys).
         cache: what a source keeps between queries: see :class:`RasterSource` (nothing)
             and :class:`VectorSource` (the features reprojected per queried CRS).
         download: fetch missing data (:meth:`_download`) before the files are listed;
@@ -121,26 +150,71 @@ class GeoSource(Dataset[Sample], abc.ABC):
     #: Short name used in error messages.
     what: ClassVar[str] = "data"
     #: Glob(s) of the files, relative to a directory in ``paths``.
-    filename_glob: ClassVar[str | tuple[str, ...]] = "*"
+    filename_glob: str | tuple[str, ...] = "*"  # type: ignore[assignment]
+    #: The footprints, over time (see the class docstring).
+    index: gpd.GeoDataFrame
+    _crs: CRS
 
     def __init__(
         self,
         paths: PathLike | Iterable[PathLike] = "data",
         *,
         crs: Any | None = None,
-        res: float | None = None,
+        res: float | tuple[float, float] | None = None,
         transforms: Transform | None = None,
+        sample_key: str | None = None,
         cache: bool = True,
         download: bool = False,
         checksum: bool = False,
     ) -> None:
         self.paths = paths
-        self.crs = None if crs is None else CRS.from_user_input(crs)
-        self.res = res
+        self._wanted_crs = None if crs is None else CRS.from_user_input(crs)
+        self._wanted_res = None if res is None else _pair(res)
         self.transforms = transforms
+        self.sample_key = sample_key
         self.cache = cache
         self.download = download
         self.checksum = checksum
+        self._files: list[str] = []
+
+    @property
+    def files(self) -> list[str]:
+        """The files of this source, as found at construction (see :meth:`_find_files`)."""
+        return self._files
+
+    @property
+    def crs(self) -> CRS:
+        """CRS of :attr:`index` (a rasterio CRS); setting it reprojects the index."""
+        return self._crs
+
+    @crs.setter
+    def crs(self, new_crs: Any) -> None:
+        new = CRS.from_user_input(new_crs)
+        if new != self._crs:
+            GeoDataset.crs.fset(self, new)  # type: ignore[attr-defined]
+            self._crs = new
+
+    @property
+    def extent(self) -> tuple[float, float, float, float]:
+        """``(minx, miny, maxx, maxy)`` of all data, in :attr:`crs`."""
+        minx, miny, maxx, maxy = self.index.total_bounds
+        return float(minx), float(miny), float(maxx), float(maxy)
+
+    def _set_index(
+        self,
+        paths: Sequence[str],
+        footprints: Sequence[shapely.Geometry],
+        intervals: Sequence[tuple[pd.Timestamp, pd.Timestamp]],
+        crs: CRS,
+        res: tuple[float, float],
+    ) -> None:
+        """Build :attr:`index` (TorchGeo's layout) and set :attr:`crs` and :attr:`res`."""
+        times = pd.IntervalIndex.from_tuples(list(intervals), closed="both", name="datetime")
+        self.index = gpd.GeoDataFrame(
+            {"filepath": list(paths)}, index=times, geometry=list(footprints), crs=crs
+        )
+        self._crs = crs
+        self._res = res
 
     def _find_files(self) -> list[str]:
         """The files of this source: :meth:`_download` first when ``download=True``.
@@ -168,16 +242,64 @@ class GeoSource(Dataset[Sample], abc.ABC):
         """
         raise ValueError(f"{type(self).__name__} cannot be downloaded; pass download=False")
 
-    @abc.abstractmethod
-    def __getitem__(self, grid: Grid) -> Sample:
-        """Sample on ``grid``: tensors only."""
+    @overload
+    def __getitem__(self, query: Grid) -> Sample: ...
 
-    @property
-    @abc.abstractmethod
-    def bounds(self) -> tuple[float, float, float, float]:
-        """``(minx, miny, maxx, maxy)`` of all data, in :attr:`crs`."""
+    @overload
+    def __getitem__(self, query: GeoSlice) -> dict[str, Any]: ...
 
-    def _apply(self, sample: Sample) -> Sample:
+    def __getitem__(self, query: Grid | GeoSlice) -> dict[str, Any]:
+        """The source on ``query``: a :class:`Grid`, or a TorchGeo GeoSlice.
+
+        Raises:
+            IndexError: if no data covers the query (a raster on any query, a vector
+                source on a GeoSlice outside its :attr:`index`).
+        """
+        if isinstance(query, Grid):
+            return self._apply(self._rename(self._read(query)))
+        grid, rows = self._slice_grid(query)
+        if rows.empty:
+            raise IndexError(
+                f"{type(self).__name__}: query {query} not found in index with bounds {self.bounds}"
+            )
+        sample: dict[str, Any] = self._rename(self._read(grid, rows))
+        sample.pop("valid", None)
+        sample.update(query_metadata(self, query, grid.transform))
+        return self._apply(sample)
+
+    @abc.abstractmethod
+    def _read(self, grid: Grid, rows: gpd.GeoDataFrame | None = None) -> Sample:
+        """The source on ``grid``: data and ``valid`` keys, before renaming and transforms.
+
+        ``rows`` are the :attr:`index` rows a GeoSlice selected (None for a Grid query:
+        the source picks by space alone).
+        """
+
+    def _slice_grid(self, query: GeoSlice) -> tuple[Grid, gpd.GeoDataFrame]:
+        """The grid of a GeoSlice in :attr:`crs`, and the :attr:`index` rows it selects.
+
+        As TorchGeo's ``RasterDataset``: rows whose interval overlaps the time slice and
+        whose footprint meets the box; the grid's origin is ``(x.start, y.stop)``, its
+        pixels ``x.step`` by ``y.step``.
+        """
+        x, y, t = self._disambiguate_slice(query)
+        rows = self.index.iloc[self.index.index.overlaps(pd.Interval(t.start, t.stop))]
+        rows = rows.iloc[:: t.step].cx[x.start : x.stop, y.start : y.stop]
+        width = max(1, round((x.stop - x.start) / x.step))
+        height = max(1, round((y.stop - y.start) / y.step))
+        transform = from_origin(x.start, y.stop, x.step, y.step)
+        return Grid(self.crs, transform, height, width), rows
+
+    def _default_key(self) -> str:
+        return "mask"
+
+    def _rename(self, sample: Sample) -> Sample:
+        key = self._default_key()
+        if self.sample_key is not None and self.sample_key != key and key in sample:
+            sample[self.sample_key] = sample.pop(key)
+        return sample
+
+    def _apply(self, sample: dict[str, Any]) -> dict[str, Any]:
         return self.transforms(sample) if self.transforms is not None else sample
 
     def _list_files(self, patterns: Sequence[str]) -> list[str]:
@@ -191,6 +313,14 @@ class GeoSource(Dataset[Sample], abc.ABC):
             elif os.path.isfile(path):
                 files.append(path)
         return sorted(set(files))
+
+
+def _pair(res: float | tuple[float, float]) -> tuple[float, float]:
+    """``res`` as ``(x, y)``: a number is both."""
+    if isinstance(res, int | float):
+        return float(res), float(res)
+    x, y = res
+    return float(x), float(y)
 
 
 class RasterSource(GeoSource):
@@ -220,18 +350,18 @@ class RasterSource(GeoSource):
     """
 
     #: Glob(s) of the raster files.
-    filename_glob: ClassVar[str | tuple[str, ...]] = "*.tif"
+    filename_glob: str | tuple[str, ...] = "*.tif"
     #: Regex the file name must match (named groups are metadata, e.g. ``date``).
     filename_regex: ClassVar[str] = ".*"
     #: Imagery (bilinear, float) or a label raster (nearest, int). A class attribute that
     #: an instance may override (e.g. one class serving several layers).
     is_image: bool = True
     #: Band names, in file order.
-    all_bands: ClassVar[tuple[str, ...]] = ()
+    all_bands: tuple[str, ...] = ()
     #: Bands shown by :meth:`plot`.
-    rgb_bands: ClassVar[tuple[str, ...]] = ()
+    rgb_bands: tuple[str, ...] = ()
     #: Colormap for label rasters.
-    cmap: ClassVar[ListedColormap | None] = None
+    cmap: ListedColormap | None = None
     #: Nodata value when files do not declare one.
     nodata: ClassVar[float | None] = None
 
@@ -244,8 +374,8 @@ class RasterSource(GeoSource):
     ) -> None:
         super().__init__(paths, **kwargs)
         self.bands = self._select_bands(bands)
-        self.files = self._find_files()
-        self.index = self._build_index()
+        self._files = self._find_files()
+        self._build_index()
 
     def _select_bands(self, bands: Sequence[str] | None) -> tuple[str, ...]:
         """The bands to read: ``bands`` (default :attr:`all_bands`).
@@ -280,34 +410,40 @@ class RasterSource(GeoSource):
         regex = re.compile(self.filename_regex, re.VERBOSE)
         return [f for f in super()._list_files(patterns) if regex.match(os.path.basename(f))]
 
-    def _build_index(self) -> gpd.GeoDataFrame:
-        rows = []
+    def _build_index(self) -> None:
+        """Index every file's footprint (in :attr:`crs`) over its :meth:`interval`."""
+        crs, res = self._wanted_crs, self._wanted_res
+        footprints = []
         for path in self.files:
             with open_raster(path, self.what) as src:
                 if src.crs is None:
                     raise ValueError(
                         f"{self.what} {path}: has no CRS; expected a georeferenced GeoTIFF"
                     )
-                if self.crs is None:
-                    self.crs = src.crs
-                if self.res is None:
-                    self.res = float(src.res[0])
-                bounds = transform_bounds(src.crs, self.crs, *src.bounds, densify_pts=21)
-                rows.append({"path": path, "geometry": shapely.box(*bounds)})
-        return gpd.GeoDataFrame(rows, geometry="geometry", crs=self.crs)
+                crs = src.crs if crs is None else crs
+                res = (float(src.res[0]), float(src.res[1])) if res is None else res
+                bounds = transform_bounds(src.crs, crs, *src.bounds, densify_pts=21)
+                footprints.append(shapely.box(*bounds))
+        assert crs is not None  # there is a file (_find_files)
+        assert res is not None
+        intervals = [self.interval(path) for path in self.files]
+        self._set_index(self.files, footprints, intervals, crs, res)
 
-    @property
-    def bounds(self) -> tuple[float, float, float, float]:
-        """``(minx, miny, maxx, maxy)`` of all files, in :attr:`crs`."""
-        minx, miny, maxx, maxy = self.index.total_bounds
-        return float(minx), float(miny), float(maxx), float(maxy)
+    def interval(self, path: str) -> tuple[pd.Timestamp, pd.Timestamp]:
+        """The time span of ``path``'s data in :attr:`index`.
+
+        :data:`ALL_TIME` unless a source dates its files (NAIP: the acquisition day).
+        """
+        return ALL_TIME
+
+    def _default_key(self) -> str:
+        return "image" if self.is_image else "mask"
 
     def files_for(self, grid: Grid) -> list[str]:
         """Files whose footprint intersects ``grid``."""
-        assert self.crs is not None
         box = shapely.box(*transform_bounds(grid.crs, self.crs, *grid.bounds, densify_pts=21))
         hits = self.index.sindex.query(box, predicate="intersects")
-        return [self.index.iloc[int(i)]["path"] for i in sorted(hits)]
+        return [str(self.index["filepath"].iloc[int(i)]) for i in sorted(hits)]
 
     def band_indexes(self, path: str) -> list[int]:
         """1-based band indexes to read from ``path``."""
@@ -341,17 +477,19 @@ class RasterSource(GeoSource):
         )
         return data, valid
 
-    def __getitem__(self, grid: Grid) -> Sample:
-        """Every intersecting file warped onto ``grid`` (earlier files win on overlaps).
+    def _read(self, grid: Grid, rows: gpd.GeoDataFrame | None = None) -> Sample:
+        """Every file (of ``rows``, else intersecting ``grid``) warped onto ``grid``.
+
+        Earlier files win on overlaps (path order; a GeoSlice keeps :attr:`index` order).
 
         Raises:
             IndexError: if no file intersects the grid.
         """
-        paths = self.files_for(grid)
+        paths = self.files_for(grid) if rows is None else [str(p) for p in rows["filepath"]]
         if not paths:
             raise IndexError(f"{type(self).__name__}: no file covers {grid.bounds} in {grid.crs}")
         if len(paths) == 1:
-            return self._apply(self.finalize(*self.read_file(paths[0], grid)))
+            return self.finalize(*self.read_file(paths[0], grid))
         out: np.ndarray | None = None
         covered = np.zeros(grid.shape, dtype=bool)
         for path in paths:
@@ -362,8 +500,7 @@ class RasterSource(GeoSource):
             out[:, take] = data[:, take]
             covered |= take
         assert out is not None
-        sample = self.finalize(out, covered)
-        return self._apply(sample)
+        return self.finalize(out, covered)
 
     def finalize(self, data: np.ndarray, valid: np.ndarray) -> Sample:
         """Turn the merged arrays into a sample; subclasses remap codes here."""
@@ -420,15 +557,21 @@ class VectorSource(GeoSource):
     ``download=True`` is refused (ValueError) only when no file is found, unless a
     subclass overrides :meth:`_download`.
 
+    As a TorchGeo ``GeoDataset`` the :attr:`index` has one row (the files are merged when
+    read): the features' extent over :data:`ALL_TIME` (no row when there is no feature).
+    Unlike TorchGeo's ``VectorDataset``, a GeoSlice query rasterises the features already
+    in memory instead of reading the file again.
+
     Args:
         paths: files or directories (searched recursively).
         all_touched: burn every pixel a feature touches (else pixel centres only).
-        **kwargs: ``crs``, ``res`` (unused), ``transforms``, ``cache``, ``download`` and
-            ``checksum`` (:class:`SourceOptions`, described by :class:`GeoSource`).
+        **kwargs: ``crs``, ``res`` (the TorchGeo face's; a :class:`Grid` carries its own),
+            ``transforms``, ``sample_key``, ``cache``, ``download`` and ``checksum``
+            (:class:`SourceOptions`, described by :class:`GeoSource`).
     """
 
     #: Globs of the vector files.
-    filename_glob: ClassVar[tuple[str, ...]] = ("*.geojson", "*.json", "*.gpkg", "*.parquet")
+    filename_glob: str | tuple[str, ...] = ("*.geojson", "*.json", "*.gpkg", "*.parquet")
 
     def __init__(
         self,
@@ -439,7 +582,7 @@ class VectorSource(GeoSource):
     ) -> None:
         super().__init__(paths, **kwargs)
         self.all_touched = all_touched
-        self.files = self._find_files()
+        self._files = self._find_files()
         frame = self.load(self.files)
         if frame.crs is None:
             where = self.files[0] if len(self.files) == 1 else f"{len(self.files)} files"
@@ -447,14 +590,15 @@ class VectorSource(GeoSource):
                 f"{self.what} ({where}): no CRS; expected georeferenced vector files "
                 "(subclass loaders check and name each file)"
             )
-        if self.crs is None:
-            self.crs = CRS.from_user_input(frame.crs)
-        self.features: gpd.GeoDataFrame = self._prepare(frame).to_crs(self.crs)
-        self.features = self.features[
-            ~self.features.geometry.is_empty & self.features.geometry.notna()
-        ]
-        self.features = self.features.reset_index(drop=True)
+        crs = CRS.from_user_input(frame.crs) if self._wanted_crs is None else self._wanted_crs
+        features = self._prepare(frame).to_crs(crs)
+        features = features[~features.geometry.is_empty & features.geometry.notna()]
+        self.features: gpd.GeoDataFrame = features.reset_index(drop=True)
         self._projected: dict[str, gpd.GeoDataFrame] = {}
+        res = self._wanted_res or ((1.0, 1.0) if crs.is_projected else (1e-5, 1e-5))
+        extent = [] if self.features.empty else [shapely.box(*self.features.total_bounds)]
+        merged = [";".join(self.files)] if extent else []
+        self._set_index(merged, extent, [ALL_TIME] * len(extent), crs, res)
 
     def _download(self) -> None:
         """Nothing to fetch: ``download=True`` is refused only when no file is there."""
@@ -464,6 +608,54 @@ class VectorSource(GeoSource):
     @abc.abstractmethod
     def load(self, files: Sequence[str]) -> gpd.GeoDataFrame:
         """Read the features of ``files`` (any CRS)."""
+
+    def plot(
+        self,
+        sample: dict[str, Any],
+        show_titles: bool = True,
+        suptitle: str | None = None,
+        color: str = "#ff00ff",
+    ) -> Figure:
+        """Plot a sample: its mask over the imagery when the sample has ``image``.
+
+        A sample of this source alone draws the mask; one of ``imagery & self`` (or with an
+        ``image`` key from anywhere) draws the image, and the mask over it in ``color``
+        at 60% opacity, beside the mask alone.
+
+        Args:
+            sample: one (unbatched) sample with this source's key (``sample_key``, else
+                ``mask``), optionally ``image`` ``(C, H, W)`` (first three bands as RGB).
+            show_titles: a title over each panel.
+            suptitle: a title over the figure.
+            color: the mask's colour over the image.
+
+        Returns:
+            The figure.
+        """
+        import matplotlib.pyplot as plt
+        from matplotlib.colors import to_rgb
+
+        from ..plot import image_rgb
+
+        key = self.sample_key or "mask"
+        mask = np.asarray(sample[key]).reshape(np.shape(sample[key])[-2:]) > 0
+        panels: list[tuple[str, np.ndarray]] = []
+        if "image" in sample:
+            rgb = image_rgb(sample["image"])
+            panels.append(("Image", rgb))
+            over = rgb.copy()
+            over[mask] = 0.4 * over[mask] + 0.6 * np.asarray(to_rgb(color))
+            panels.append((f"{self.what} over image", over))
+        panels.append((key.capitalize(), mask.astype(np.float32)))
+        fig, axs = plt.subplots(1, len(panels), figsize=(4 * len(panels), 4), squeeze=False)
+        for ax, (title, data) in zip(axs[0], panels, strict=True):
+            ax.imshow(data, cmap="gray" if data.ndim == 2 else None, interpolation="none")
+            ax.axis("off")
+            if show_titles:
+                ax.set_title(title)
+        if suptitle is not None:
+            fig.suptitle(suptitle)
+        return fig
 
     def burn_values(self, features: gpd.GeoDataFrame) -> np.ndarray:
         """Value burnt for each feature (default 1)."""
@@ -490,12 +682,6 @@ class VectorSource(GeoSource):
             frame = frame.set_geometry(gpd.GeoSeries(buffered, crs=metric).to_crs(frame.crs))
         return frame
 
-    @property
-    def bounds(self) -> tuple[float, float, float, float]:
-        """``(minx, miny, maxx, maxy)`` of all features, in :attr:`crs`."""
-        minx, miny, maxx, maxy = self.features.total_bounds
-        return float(minx), float(miny), float(maxx), float(maxy)
-
     def _in_crs(self, crs: CRS) -> gpd.GeoDataFrame:
         key = crs.to_wkt()
         if key not in self._projected:
@@ -505,7 +691,19 @@ class VectorSource(GeoSource):
             self._projected[key] = projected
         return self._projected[key]
 
-    def __getitem__(self, grid: Grid) -> Sample:
+    @property
+    def crs(self) -> CRS:
+        """CRS of :attr:`index` and :attr:`features`; setting it reprojects both."""
+        return self._crs
+
+    @crs.setter
+    def crs(self, new_crs: Any) -> None:
+        new = CRS.from_user_input(new_crs)
+        if new != self._crs:
+            GeoSource.crs.fset(self, new)  # type: ignore[attr-defined]
+            self.features = self._in_crs(new)
+
+    def _read(self, grid: Grid, rows: gpd.GeoDataFrame | None = None) -> Sample:
         """Features intersecting ``grid`` burnt onto it; 0 where there is none."""
         features = self._in_crs(grid.crs)
         hits = features.sindex.query(shapely.box(*grid.bounds), predicate="intersects")
@@ -522,4 +720,4 @@ class VectorSource(GeoSource):
                 dtype="uint8",
                 merge_alg=rasterio.enums.MergeAlg.replace,
             )
-        return self._apply({"mask": torch.from_numpy(mask.astype(np.int64))})
+        return {"mask": torch.from_numpy(mask.astype(np.int64))}

@@ -307,7 +307,7 @@ class BuildingFootprints(VectorSource):
     """
 
     what: ClassVar[str] = "buildings"
-    filename_glob: ClassVar[tuple[str, ...]] = tuple(f"*{s}" for s in _SUFFIXES)
+    filename_glob: str | tuple[str, ...] = tuple(f"*{s}" for s in _SUFFIXES)
 
     def __init__(
         self,

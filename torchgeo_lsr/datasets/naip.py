@@ -10,7 +10,8 @@ import os
 import re
 from typing import TypedDict
 
-import geopandas as gpd
+import pandas as pd
+from torchgeo.datasets.utils import disambiguate_timestamp
 
 from .base import RasterSource
 from .grid import PathLike
@@ -80,7 +81,8 @@ class NAIP(RasterSource):
 
     A query returns ``image`` (float32 ``(C, H, W)``, raw digital numbers 0-255, bilinear
     onto the grid) and ``valid`` (bool ``(H, W)``, covered by some tile). Where tiles
-    overlap, the first file in path order wins.
+    overlap, the first file in path order wins. As a TorchGeo ``GeoDataset`` each file
+    spans its acquisition day in :attr:`index`, as in TorchGeo's ``NAIP``.
 
     If you use this dataset in your research, please cite it using the following format:
 
@@ -118,11 +120,18 @@ class NAIP(RasterSource):
 
     _tiles: list[NAIPTile]
 
-    def _build_index(self) -> gpd.GeoDataFrame:
+    def _build_index(self) -> None:
         # Names are checked before any file is opened.
         tiles = [self.parse_name(path) for path in self.files]
         self._tiles = [tile for tile in tiles if tile is not None]
-        return super()._build_index()
+        super()._build_index()
+
+    def interval(self, path: str) -> tuple[pd.Timestamp, pd.Timestamp]:
+        """The acquisition day of ``path`` (as TorchGeo's ``NAIP`` indexes it)."""
+        tile = self.parse_name(path)
+        assert tile is not None  # only matching names are listed
+        start, stop = disambiguate_timestamp(tile["date"].strftime("%Y%m%d"), "%Y%m%d")
+        return pd.Timestamp(start), pd.Timestamp(stop)
 
     @property
     def tiles(self) -> list[NAIPTile]:

@@ -47,8 +47,10 @@ class NLCD(RasterSource):
 
     Only CONUS (``CU``/``L48``) files are matched: Alaska adds classes outside the table.
     The year comes from the name; ``years`` picks files by it. Queries are purely
-    spatial (no time interval to intersect, unlike TorchGeo's ``NAIP & NLCD``). Where
-    files overlap, the newest year wins (then path order).
+    spatial: as a TorchGeo ``GeoDataset`` every file spans all time in :attr:`index`
+    (TorchGeo's ``NLCD`` gives each file its year, so ``NAIP & NLCD`` of a 2018 tile and
+    the 2019 map has no temporal intersection on 0.8.1). Where files overlap, the newest
+    year wins (then path order).
 
     A query returns ``mask`` (int64 ``(H, W)``): the index of the raw code in
     :data:`torchgeo_lsr.classes.NLCD` order (0 nodata, 11 -> 1, 12 -> 2, 21 -> 3, ...,

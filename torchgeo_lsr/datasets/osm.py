@@ -488,7 +488,7 @@ class OSMLayer(VectorSource):
     """
 
     what: ClassVar[str] = "OpenStreetMap"
-    filename_glob: ClassVar[tuple[str, ...]] = (
+    filename_glob: str | tuple[str, ...] = (
         "*.osm",
         "*.osm.xml",
         "*.pbf",

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -14,6 +15,11 @@ from torch.utils.data import Dataset
 
 from ..samplers.patches import PatchIndex
 from .aligned import AlignedTile
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from ..classes import ClassScheme
 
 __all__ = ["PatchDataset"]
 
@@ -56,6 +62,35 @@ class PatchDataset(Dataset[dict[str, Tensor]]):
         if tile.mask is not None:
             sample["mask"] = torch.from_numpy(np.ascontiguousarray(tile.mask[window]))
         return sample
+
+    def plot(
+        self,
+        sample: dict[str, Tensor],
+        scheme: ClassScheme | int | None = None,
+        *,
+        show_titles: bool = True,
+        suptitle: str | None = None,
+    ) -> Figure:
+        """Draw a sample's image, prior (class colours mixed by probability) and labels.
+
+        Args:
+            sample: one sample of this dataset (or with ``prediction``, ``q``, ``r``).
+            scheme: class colours and names; default a palette of the prior's class count
+                (else the labels' largest class + 1).
+            show_titles: a title over each panel.
+            suptitle: a title over the figure.
+
+        Returns:
+            The figure (:func:`torchgeo_lsr.plot.plot_sample`).
+        """
+        from ..plot import plot_sample
+
+        if scheme is None:
+            if "prior" in sample:
+                scheme = int(sample["prior"].shape[-3])
+            else:
+                scheme = int(sample["mask"].max()) + 1 if "mask" in sample else 1
+        return plot_sample(sample, scheme, show_titles=show_titles, suptitle=suptitle)
 
     def __len__(self) -> int:
         """Number of tiles (patches are addressed by the sampler, not by position)."""

@@ -1,0 +1,93 @@
+"""Prior files (what ``torchgeo-lsr prior`` writes) as a TorchGeo layer.
+
+.. versionadded:: 0.1
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Unpack
+
+import numpy as np
+
+from ..formats import CLASSES_TAG, prior_scale
+from .base import RasterSource, Sample, SourceOptions
+from .grid import Grid, PathLike, open_raster
+from .warping import Remap
+
+__all__ = ["Prior"]
+
+
+class Prior(RasterSource):
+    """Per-pixel class probabilities ``P_i(l)`` from prior GeoTIFFs.
+
+    Reads the files ``torchgeo-lsr prior`` writes (:func:`torchgeo_lsr.formats.write_prior`:
+    one band per class, float32 probabilities or uint8 quantised with their ``LSR_SCALE``
+    tag), and any GeoTIFF of probabilities. Values are divided by each file's stored scale
+    (:func:`~torchgeo_lsr.formats.prior_scale`; files without the tag: uint8 is x255),
+    then resampled bilinearly onto the queried grid (a convex combination, so every pixel
+    stays on the simplex) or read as they are when the grid is the file's.
+
+    A query returns ``prior`` (float32 ``(K, H, W)``; or ``sample_key``) and, for a
+    :class:`~.grid.Grid` query, ``valid`` (bool ``(H, W)``). As a TorchGeo ``GeoDataset``
+    the files span all time, so ``NAIP & Prior`` intersects wherever they overlap.
+
+    Args:
+        paths: prior files or directories (searched recursively for ``*.tif``).
+        **kwargs: ``crs``, ``res``, ``transforms``, ``sample_key``, ``cache``,
+            ``download`` (must be False) and ``checksum`` (:class:`~.base.SourceOptions`);
+            every band (class) is read, so there is no ``bands``.
+
+    Raises:
+        DatasetNotFoundError: if no file is found.
+        TypeError: on ``bands``.
+
+    Example:
+        >>> import tempfile, torch
+        >>> from torchgeo_lsr.classes import get_scheme
+        >>> from torchgeo_lsr.formats import write_prior
+        >>> grid = Grid.from_bounds("EPSG:32617", (0, 0, 4, 4), res=1.0)
+        >>> probs = torch.full((5, 4, 4), 0.2)
+        >>> path = write_prior(tempfile.mkdtemp() + "/p.tif", probs, grid,
+        ...                    get_scheme("enviroatlas5"), key="k", dtype="uint8")
+        >>> prior = Prior(path)
+        >>> prior.scheme, round(float(prior[grid]["prior"][0, 0, 0]), 3)
+        ('enviroatlas5', 0.2)
+    """
+
+    what = "prior"
+    filename_glob = "*.tif"
+    is_image = True
+
+    def __init__(
+        self,
+        paths: PathLike | Iterable[PathLike] = "data",
+        **kwargs: Unpack[SourceOptions],
+    ) -> None:
+        if "bands" in kwargs:  # RasterSource takes it; a prior's bands are its classes
+            raise TypeError("Prior() got an unexpected keyword argument 'bands' (all classes)")
+        super().__init__(paths, **kwargs)
+        with open_raster(self.files[0], self.what) as src:
+            #: Name of the class scheme the first file was written for (its
+            #: ``LSR_CLASSES`` tag), or None for a file without it.
+            self.scheme: str | None = src.tags().get(CLASSES_TAG)
+
+    def _default_key(self) -> str:
+        return "prior"
+
+    def read_file(
+        self, path: str, grid: Grid, remap: Remap | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """One file's probabilities on ``grid``: ``(probs (K, H, W), valid (H, W))``."""
+        data, valid = super().read_file(path, grid, remap)
+        with open_raster(path, self.what) as src:
+            scale = prior_scale(src)
+        if scale != 1.0:
+            np.divide(data, scale, out=data, where=valid[None])
+        return data, valid
+
+    def finalize(self, data: np.ndarray, valid: np.ndarray) -> Sample:
+        """``prior`` and ``valid``: the probabilities, 0 outside the files."""
+        sample = super().finalize(data, valid)
+        sample["prior"] = sample.pop("image")
+        return sample
