@@ -5,6 +5,15 @@ between releases, and asks here for what differs: the task classes' home and the
 metadata keys of a GeoSlice sample (:func:`query_metadata`). Our own data path
 (``Grid`` queries, patch samplers, the datamodule) does not use the parts of TorchGeo
 that changed, so the shim stays small.
+
+Samplers differ without needing a shim: ``torchgeo.samplers.GeoSampler`` is
+``samplers.single.GeoSampler`` on 0.8 (``__init__(dataset, roi, toi)`` sets ``index``,
+``res``, ``roi``, ``toi``; the base of ``RandomGeoSampler`` / ``GridGeoSampler``) but the new
+``samplers.base.GeoSampler`` on 0.10 (no ``__init__``, a brute-force ``__len__``; the base
+of ``RandomPatchSampler`` / ``GriddedPatchSampler``, while the deprecated ``*GeoSampler``
+classes keep the old base, so they are not instances of it). ``BatchGeoSampler`` is the same
+on both. :mod:`torchgeo_lsr.samplers.geo` subclasses them without calling their
+``__init__`` and sets those attributes itself, so its code is the same on both lines.
 """
 
 from __future__ import annotations

@@ -1,5 +1,15 @@
-"""Samplers of patch locations over in-memory tiles."""
+"""Samplers of patch locations: over in-memory tiles (pixels) and over any GeoDataset."""
 
+from .geo import (
+    GeoQuery,
+    GeoTile,
+    GridGeoPatchSampler,
+    MixedTileBatchGeoSampler,
+    RandomGeoPatchSampler,
+    TileQuotaGeoSampler,
+    geo_tiles,
+    patch_query,
+)
 from .patches import (
     GridPatchSampler,
     MixedTileBatchSampler,
@@ -10,10 +20,18 @@ from .patches import (
 )
 
 __all__ = [
+    "GeoQuery",
+    "GeoTile",
+    "GridGeoPatchSampler",
     "GridPatchSampler",
+    "MixedTileBatchGeoSampler",
     "MixedTileBatchSampler",
     "PatchIndex",
+    "RandomGeoPatchSampler",
     "RandomPatchSampler",
+    "TileQuotaGeoSampler",
     "TileQuotaSampler",
+    "geo_tiles",
     "grid_offsets",
+    "patch_query",
 ]
