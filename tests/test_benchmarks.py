@@ -21,11 +21,14 @@ def test_sampling_benchmark_keys(
     # a miniature run through the real code path: 2 tiles of 96 px, 32 patches
     original = sampling.write_tiles
     monkeypatch.setattr(sampling, "write_tiles", lambda root, tiles, size: original(root, 2, 96))
+    weak = sampling.write_weak_sources
+    monkeypatch.setattr(sampling, "write_weak_sources", lambda root, tiles, size: weak(root, 2, 96))
     result = sampling.main(["--quick", "--out", str(out), "--cache", str(tmp_path)])
     saved = json.loads(out.read_text())
     assert saved == json.loads(json.dumps(result))
-    for key in ("ours_per_s", "torchgeo_per_s", "speedup", "ours_setup_s"):
+    for key in ("ours_per_s", "torchgeo_per_s", "speedup", "ours_setup_s", "composed_per_s"):
         assert saved[key] > 0, key
+    assert saved["composed_patches"] == saved["patches"] // 4
     assert saved["speedup"] == pytest.approx(saved["ours_per_s"] / saved["torchgeo_per_s"])
 
 

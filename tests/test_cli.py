@@ -90,6 +90,28 @@ def test_fast_dev_run_under_torchgeo(tmp_path: Path) -> None:
     torchgeo_main(["fit", "--config", TINY, *fast(tmp_path)])
 
 
+GEO = "configs/torchgeo_geodatamodule.yaml"
+
+
+def test_plain_torchgeo_geodatamodule(tmp_path: Path) -> None:
+    """The task trains from TorchGeo's own GeoDataModule over LSRLayers (its samplers)."""
+    from torchgeo.datamodules import GeoDataModule
+
+    from torchgeo_lsr.datasets import LSRLayers
+
+    cli = lightning_main(["fit", "--config", GEO, *fast(tmp_path)])
+    assert type(cli.datamodule) is GeoDataModule
+    assert isinstance(cli.datamodule.train_dataset, LSRLayers)
+    assert cli.trainer.state.finished
+    metrics = cli.trainer.callback_metrics
+    for name in ("train_loss", "val_loss", "val_miou_q", "val_miou_r"):
+        assert math.isfinite(float(metrics[name])), name
+
+
+def test_plain_geodatamodule_under_torchgeo(tmp_path: Path) -> None:
+    torchgeo_main(["fit", "--config", GEO, *fast(tmp_path)])
+
+
 def test_override_configs_merge(tmp_path: Path) -> None:
     cli = lightning_main(
         [

@@ -31,6 +31,7 @@ from torchgeo_lsr.datasets import (
     NLCD,
     BuildingFootprints,
     Grid,
+    LSRLayers,
     OSMRoads,
     Prior,
 )
@@ -294,3 +295,69 @@ def test_plots_of_vector_sources_and_patches(city: Path) -> None:
     assert [ax.get_title() for ax in fig.axes[:2]] == ["image", "prior"]
     assert fig.axes[1].get_images()[0].get_array().shape == (32, 32, 3)  # 5 default colours
     plt.close(fig)
+
+
+TINY = Path(__file__).parent / "data" / "tiny"
+TINY_MAP = {1: 0, 2: 1, 3: 2, 4: 3}
+
+
+def test_lsr_layers_reads_imagery_prior_and_mapped_labels() -> None:
+    layers = LSRLayers(TINY / "naip", TINY / "prior", TINY / "labels", label_map=TINY_MAP)
+    prior = Prior(TINY / "prior")
+    for path in sorted((TINY / "naip").glob("*.tif")):
+        with rasterio.open(path) as src, rasterio.open(TINY / "labels" / path.name) as lab:
+            window = Window(7, 11, 40, 30)
+            w, s, e, n = src.window_bounds(window)
+            sample = layers[slice(w, e, src.res[0]), slice(s, n, src.res[1])]
+            image = src.read(window=window).astype(np.float32)
+            codes = lab.read(1, window=lab.window(w, s, e, n))
+        np.testing.assert_array_equal(sample["image"].numpy(), image)
+        expected = np.vectorize(lambda c: TINY_MAP.get(int(c), 255))(codes)
+        np.testing.assert_array_equal(sample["mask"].numpy(), expected)
+        grid = _grid(layers.crs, (w, e, s, n, src.res[0]))
+        torch.testing.assert_close(sample["prior"], prior[grid]["prior"])
+        np.testing.assert_allclose(sample["prior"].sum(0).numpy(), 1.0, atol=1e-5)
+
+
+def test_lsr_layers_splits_by_imagery_stem() -> None:
+    stems = sorted(p.stem for p in (TINY / "naip").glob("*.tif"))
+    splits = {"train": stems[:1], "val": stems[1:]}
+    train = LSRLayers(TINY / "naip", TINY / "prior", split="train", splits=splits)
+    val = LSRLayers(TINY / "naip", TINY / "prior", split="val", splits=splits)
+    assert "mask" not in train[train.bounds]
+    with rasterio.open(TINY / "naip" / f"{stems[0]}.tif") as src:
+        assert train.datasets[0].extent == pytest.approx(tuple(src.bounds))
+    with rasterio.open(TINY / "naip" / f"{stems[1]}.tif") as src:
+        assert val.datasets[0].extent == pytest.approx(tuple(src.bounds))
+    with pytest.raises(ValueError, match=r"splits\['test'\] names no imagery file"):
+        LSRLayers(TINY / "naip", TINY / "prior", split="test", splits=splits)
+
+
+def test_plot_on_every_raster_source_and_key(city: Path, tmp_path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    from torchgeo_lsr.plot import prior_rgb
+
+    naip = NAIP(city / "naip")
+    grid = Grid.of_raster(naip.files[0]).window(0, 0, 40, 40)
+    scheme = get_scheme("enviroatlas5")
+    probs = np.random.default_rng(2).dirichlet(np.ones(5), size=(40, 40)).transpose(2, 0, 1)
+    write_prior(tmp_path / "p.tif", probs.astype(np.float32), grid, scheme, key="k")
+    nlcd = NLCD(city / "nlcd", sample_key="nlcd")
+    sample = nlcd[grid]
+    assert "mask" not in sample
+    fig = nlcd.plot(sample)
+    assert [ax.get_title() for ax in fig.axes] == ["Nlcd"]
+    np.testing.assert_array_equal(fig.axes[0].get_images()[0].get_array(), sample["nlcd"].numpy())
+    plt.close(fig)
+    fig = naip.plot(naip[grid])
+    assert [ax.get_title() for ax in fig.axes] == ["Image"]
+    plt.close(fig)
+    prior = Prior(tmp_path)
+    fig = prior.plot(prior[grid] | {"image": naip[grid]["image"]})
+    assert [ax.get_title() for ax in fig.axes[:2]] == ["image", "prior"]
+    shown = np.asarray(fig.axes[1].get_images()[0].get_array())
+    np.testing.assert_allclose(shown, prior_rgb(prior[grid]["prior"], scheme), atol=1e-6)
+    plt.close(fig)
+    with pytest.raises(ValueError, match="has none of"):
+        naip.plot({"other": torch.zeros(2, 2)})

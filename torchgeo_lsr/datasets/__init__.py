@@ -5,6 +5,7 @@ from .base import RasterSource, VectorSource
 from .buildings import BuildingFootprints, read_footprints
 from .enviroatlas import ENVIROATLAS_LAYERS, EnviroAtlas, EnviroAtlasLayer, EnviroAtlasRegion
 from .grid import Grid
+from .layers import Labels, LSRLayers
 from .naip import NAIP, NAIPTile
 from .nlcd import NLCD
 from .osm import OSMBuildings, OSMLayer, OSMRoads, OSMWaterBodies, OSMWaterways, read_osm
@@ -22,6 +23,8 @@ __all__ = [
     "EnviroAtlasLayer",
     "EnviroAtlasRegion",
     "Grid",
+    "LSRLayers",
+    "Labels",
     "NAIPTile",
     "OSMBuildings",
     "OSMLayer",

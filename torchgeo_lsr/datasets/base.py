@@ -515,15 +515,28 @@ class RasterSource(GeoSource):
         }
 
     def plot(self, sample: Sample, show_titles: bool = True, suptitle: str | None = None) -> Figure:
-        """Plot a sample: RGB bands of ``image`` and/or ``mask`` with :attr:`cmap`."""
+        """Plot a sample: RGB bands of the imagery and/or the label mask with :attr:`cmap`.
+
+        The data key is ``sample_key`` (default ``image`` or ``mask``); ``image``, ``mask``
+        and ``prediction`` keys of a composed sample are drawn too.
+
+        Raises:
+            ValueError: if the sample holds none of those keys.
+        """
         import matplotlib.pyplot as plt
 
-        panels = [k for k in ("image", "mask", "prediction") if k in sample]
+        own = self.sample_key or self._default_key()
+        panels = list(dict.fromkeys(k for k in (own, "image", "mask", "prediction") if k in sample))
+        if not panels:
+            raise ValueError(
+                f"{type(self).__name__}.plot: the sample has none of "
+                f"{sorted({own, 'image', 'mask', 'prediction'})} (keys: {sorted(sample)})"
+            )
         fig, axs = plt.subplots(1, len(panels), figsize=(4 * len(panels), 4), squeeze=False)
         for ax, key in zip(axs[0], panels, strict=True):
-            if key == "image":
+            if key == "image" or (key == own and self.is_image):
                 rgb = [self.bands.index(b) for b in self.rgb_bands if b in self.bands] or [0]
-                img = sample["image"][rgb].permute(1, 2, 0).float().numpy()
+                img = sample[key][rgb].permute(1, 2, 0).float().numpy()
                 lo, hi = np.percentile(img, (2, 98)) if img.size else (0, 1)
                 ax.imshow(np.clip((img - lo) / max(hi - lo, 1e-6), 0, 1).squeeze())
             else:

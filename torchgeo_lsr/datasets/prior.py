@@ -6,9 +6,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Unpack
+from typing import Any, Unpack
 
 import numpy as np
+from matplotlib.figure import Figure
 
 from ..formats import CLASSES_TAG, prior_scale
 from .base import RasterSource, Sample, SourceOptions
@@ -85,6 +86,32 @@ class Prior(RasterSource):
         if scale != 1.0:
             np.divide(data, scale, out=data, where=valid[None])
         return data, valid
+
+    def plot(
+        self, sample: dict[str, Any], show_titles: bool = True, suptitle: str | None = None
+    ) -> Figure:
+        """The prior in its scheme's colours, mixed by probability, with the sample's others.
+
+        ``image``, ``q``, ``r``, ``prediction`` and ``mask`` are drawn when present.
+
+        The scheme is :attr:`scheme` when it names a built-in one with as many classes,
+        else a palette of the class count (:func:`torchgeo_lsr.plot.plot_sample`).
+        """
+        from ..classes import SCHEMES
+        from ..plot import PANELS, plot_sample
+
+        key = self.sample_key or "prior"
+        probs = sample[key]
+        known = SCHEMES.get(self.scheme or "")
+        scheme: Any = known if known is not None and len(known) == probs.shape[-3] else None
+        shown = {k: v for k, v in sample.items() if k in PANELS}
+        shown["prior"] = probs
+        return plot_sample(
+            shown,
+            scheme if scheme is not None else int(probs.shape[-3]),
+            show_titles=show_titles,
+            suptitle=suptitle,
+        )
 
     def finalize(self, data: np.ndarray, valid: np.ndarray) -> Sample:
         """``prior`` and ``valid``: the probabilities, 0 outside the files."""
