@@ -70,7 +70,10 @@ from torchgeo_lsr.priors.builder import estimate_region_cooccurrence
 from torchgeo_lsr.region import Region
 
 ROOT = Path(__file__).parents[1]
-DATA = ROOT.parent / "shared" / "data" / "chesapeake_wv"
+#: The real patches: $TORCHGEO_LSR_CHESAPEAKE, else beside the project (read in place).
+DATA = Path(
+    os.environ.get("TORCHGEO_LSR_CHESAPEAKE") or ROOT.parent / "shared" / "data" / "chesapeake_wv"
+)
 DEMO_CONFIG = ROOT / "configs" / "map" / "demo.yaml"
 FOLDER = "wv_1m_2014_extended-debuffered-test_tiles"
 #: An origin for the patches' NAIP tile (EPSG:26917): an assumed one, the patches carry none.
