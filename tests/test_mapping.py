@@ -195,6 +195,99 @@ class TestOutputs:
         ious = [slow[k, k] / (slow[k].sum() + slow[:, k].sum() - slow[k, k]) for k in range(4)]
         assert s.miou == pytest.approx(np.mean(ious))
 
+    def test_quicklook_panels_are_plots(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """quicklook draws imagery, prior and maps with torchgeo_lsr.plot, and saves the PNG."""
+        from torchgeo_lsr.formats import write_prior
+        from torchgeo_lsr.mapping import io as map_io
+        from torchgeo_lsr.plot import class_rgb, image_rgb, prior_rgb
+
+        grid = Grid.from_bounds("EPSG:26917", (500000, 3900000, 500040, 3900030), 1.0)
+        rng = np.random.default_rng(3)
+        image = rng.integers(0, 255, (4, *grid.shape)).astype(np.uint8)
+        with rasterio.open(tmp_path / "naip.tif", "w", **grid.profile(4, "uint8")) as dst:
+            dst.write(image)
+        probs = np.zeros((5, *grid.shape), np.float32)
+        probs[2, :, :20] = 1.0  # barren on the left half, uniform on the right
+        probs[:, :, 20:] = 0.2
+        write_prior(tmp_path / "prior.tif", probs, grid, ENVIROATLAS5, key="k")
+        classes = np.full(grid.shape, 3, np.uint8)
+        classes[:5] = 255  # nodata
+        q = write_class_map(tmp_path / "q.tif", classes, grid, ENVIROATLAS5)
+        drawn: list[Any] = []
+        real = map_io.save_figure
+
+        def record(fig: Any, out: Path, dpi: int = 80) -> Path:
+            drawn.append(
+                (
+                    [ax.get_title() for ax in fig.axes],
+                    [np.asarray(ax.get_images()[0].get_array()) for ax in fig.axes],
+                    [t.get_text() for t in fig.legends[0].get_texts()],
+                    fig._suptitle.get_text() if fig._suptitle else None,
+                )
+            )
+            return real(fig, out, dpi)
+
+        monkeypatch.setattr(map_io, "save_figure", record)
+        out = map_io.quicklook(
+            tmp_path / "naip.tif",
+            tmp_path / "prior.tif",
+            {"q (network)": q},
+            ENVIROATLAS5,
+            tmp_path / "quicklook.png",
+            title="tile",
+        )
+        assert out == tmp_path / "quicklook.png"
+        assert out.exists()
+        ((titles, images, legend, suptitle),) = drawn
+        assert titles == ["imagery", "prior", "q (network)"]
+        assert all(a.shape == (*grid.shape, 3) for a in images)
+        np.testing.assert_allclose(images[0], image_rgb(image[:3].astype(float)))
+        np.testing.assert_allclose(images[1], prior_rgb(probs, ENVIROATLAS5), atol=1e-6)
+        colors = np.asarray(ENVIROATLAS5.colors, float) / 255
+        np.testing.assert_allclose(images[1][10, 5], colors[2], atol=1e-6)
+        np.testing.assert_allclose(images[2], class_rgb(classes, ENVIROATLAS5))
+        np.testing.assert_allclose(images[2][0, 0], [1.0, 1.0, 1.0])
+        np.testing.assert_allclose(images[2][10, 10], colors[3])
+        assert legend == list(ENVIROATLAS5.names)
+        assert suptitle == "tile"
+
+    def test_plot_confusion_png_through_plot(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from torchgeo_lsr.mapping import evaluate as map_evaluate
+
+        s = scores(np.array([[3, 1], [0, 4]]), ["water", "trees"])
+        drawn: list[Any] = []
+        real = map_evaluate.save_figure
+
+        def record(fig: Any, out: Path, dpi: int = 80) -> Path:
+            ax = fig.axes[0]
+            drawn.append(
+                (
+                    {t.get_position(): t.get_text() for t in ax.texts},
+                    [t.get_text() for t in ax.get_xticklabels()],
+                    ax.get_ylabel(),
+                    fig._suptitle.get_text() if fig._suptitle else None,
+                )
+            )
+            return real(fig, out, dpi)
+
+        monkeypatch.setattr(map_evaluate, "save_figure", record)
+        out = map_evaluate.plot_confusion(s, tmp_path / "confusion.png")
+        assert out == tmp_path / "confusion.png"
+        assert out.exists()
+        ((texts, ticks, ylabel, suptitle),) = drawn
+        assert texts[(0, 0)] == "0.75\n3"
+        assert texts[(1, 0)] == "0.25\n1"
+        assert texts[(1, 1)] == "1.00\n4"
+        assert ticks == ["water", "trees"]
+        assert ylabel == "true"
+        assert suptitle == f"accuracy {s.accuracy:.3f}, mIoU {s.miou:.3f}"
+        map_evaluate.plot_confusion(s, tmp_path / "titled.png", title="run 2")
+        assert drawn[-1][3] == "run 2"
+
 
 class TestMapCommand:
     def test_end_to_end_outputs_and_metrics(

@@ -14,6 +14,7 @@ from torchgeo_lsr.datasets import Grid
 from torchgeo_lsr.formats import read_prior
 from torchgeo_lsr.priors.blur import blur_probs
 from torchgeo_lsr.priors.builder import PriorConfig, build_region_priors, resolve_cooccurrence
+from torchgeo_lsr.priors.simplex import to_simplex
 from torchgeo_lsr.priors.transform import PriorTransform
 from torchgeo_lsr.region import Region
 from torchgeo_lsr.sample_city import make_sample_city
@@ -135,3 +136,46 @@ def test_refusals() -> None:
         t({"mask": torch.full((1, 8, 8), 41)})
     with pytest.raises(KeyError, match="aux 'roads' reads key 'roads'"):
         PriorTransform(aux={"roads": "roads"})({"mask": torch.ones(1, 8, 8, dtype=torch.long)})
+
+
+@pytest.mark.parametrize("blur", ["fast", "exact"])
+def test_stages_are_forwards_steps(city: Region, blur: str) -> None:
+    config = PriorConfig(aux=("buildings",), sigma=4.0, kernel_size=None, blur=blur)  # type: ignore[arg-type]
+    c = config.margin
+    grid = Grid.of_raster(city.images[0]).window(0, 0, 40 + 2 * c, 48 + 2 * c)
+    sample = _sample(city, grid, ("buildings",))
+    sample["buildings"][:, c + 10 : c + 20, c + 10 : c + 30] = True  # a building for sure
+    t = PriorTransform(config, aux={"buildings": "buildings"}, crop=c)
+    stages = t.stages(sample)
+    assert list(stages) == ["nlcd", "cooccurrence", "blur", "fusion", "prior"]
+    assert stages["nlcd"].shape == (1, 40, 48)
+    for key in ("cooccurrence", "blur", "fusion", "prior"):
+        assert stages[key].shape == (1, 5, 40, 48), key
+    # "prior" is forward's output, exactly; the sample is not modified by stages
+    assert "prior" not in sample
+    assert torch.equal(stages["prior"], t(dict(sample))["prior"])
+    # the NLCD index cropped, and each pixel's column of the matrix (zero without information)
+    index = sample["mask"][0].long()[c:-c, c:-c]
+    valid = sample["valid"][0][c:-c, c:-c]
+    assert torch.equal(stages["nlcd"][0], index)
+    matrix = t.matrix
+    assert isinstance(matrix, torch.Tensor)
+    for i, j in [(0, 0), (5, 7), (39, 47), (20, 30)]:
+        expected = matrix[:, index[i, j]] if valid[i, j] else torch.zeros(5)
+        torch.testing.assert_close(stages["cooccurrence"][0, :, i, j], expected)
+    informative = valid & (matrix.sum(0) > 0)[index]
+    torch.testing.assert_close(
+        stages["cooccurrence"][0], matrix[:, index] * informative, atol=0, rtol=0
+    )
+    # fusion adds the buildings' mass to impervious (index 1) where they are
+    assert bool((stages["fusion"][0, 1] >= stages["blur"][0, 1] - 1e-6).all())
+    assert not torch.equal(stages["fusion"], stages["blur"])
+    # the prior is the fused map on the simplex (exactly so for the exact blur)
+    simplex, _ = to_simplex(stages["fusion"][0], eps=config.eps)
+    atol = 1e-6 if blur == "exact" else FAST_ERROR
+    torch.testing.assert_close(stages["prior"][0], simplex, atol=atol, rtol=0)
+    # unbatched: (H, W) and (K, H, W), the same values
+    single = t.stages({k: v[0] for k, v in sample.items()})
+    assert single["nlcd"].shape == (40, 48)
+    for key, value in single.items():
+        torch.testing.assert_close(value, stages[key][0], atol=0, rtol=0)

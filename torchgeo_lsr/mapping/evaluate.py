@@ -139,34 +139,23 @@ def evaluate_maps(
 
 
 def plot_confusion(result: Scores, out: Path, title: str = "") -> Path:
-    """Row-normalised confusion matrix as a PNG (counts in the cells)."""
+    """Row-normalised confusion matrix as a PNG (rate and count in each cell).
+
+    Drawn by :func:`torchgeo_lsr.plot.plot_confusion`; ``title`` (default: the accuracy and
+    mIoU) over the figure.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from ..plot import plot_confusion as draw_confusion
 
-    counts = np.array(result.confusion, dtype=float)
-    rows = counts / np.maximum(counts.sum(1, keepdims=True), 1)
-    k = len(result.classes)
-    fig, ax = plt.subplots(figsize=(1.2 * k + 2, 1.2 * k + 1.5))
-    ax.imshow(rows, cmap="Blues", vmin=0, vmax=1)
-    for t in range(k):
-        for p in range(k):
-            ax.text(
-                p,
-                t,
-                f"{rows[t, p]:.2f}\n{int(counts[t, p])}",
-                ha="center",
-                va="center",
-                fontsize=8,
-                color="white" if rows[t, p] > 0.5 else "black",
-            )
-    ax.set_xticks(range(k), result.classes, rotation=45, ha="right")
-    ax.set_yticks(range(k), result.classes)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(title or f"accuracy {result.accuracy:.3f}, mIoU {result.miou:.3f}")
-    fig.tight_layout()
+    fig = draw_confusion(
+        np.array(result.confusion, dtype=float),
+        result.classes,
+        normalize=True,
+        show_titles=False,
+        suptitle=title or f"accuracy {result.accuracy:.3f}, mIoU {result.miou:.3f}",
+    )
     return save_figure(fig, out, dpi=90)
 
 

@@ -189,7 +189,12 @@ def quicklook(
     max_px: int = 512,
     title: str | None = None,
 ) -> Path:
-    """A PNG of one tile: imagery (RGB) | prior (argmax, shaded by confidence) | maps.
+    """A PNG of one tile: imagery (RGB) | prior | maps, drawn as :mod:`torchgeo_lsr.plot` draws.
+
+    The imagery with :func:`~torchgeo_lsr.plot.image_rgb`, the prior with
+    :func:`~torchgeo_lsr.plot.prior_rgb` (class colours mixed by probability; white where
+    there is no information), the class maps with :func:`~torchgeo_lsr.plot.class_rgb`
+    (nodata white), and the scheme's :func:`~torchgeo_lsr.plot.class_legend`.
 
     Args:
         imagery: the imagery tile (bands 1-3 shown as RGB, 2-98 % stretch).
@@ -204,40 +209,25 @@ def quicklook(
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.patches import Patch
+
+    from ..plot import class_legend, class_rgb, image_rgb, prior_rgb
 
     panels: list[tuple[str, np.ndarray]] = []
-    rgb = _read_small(imagery, max_px, [1, 2, 3], nearest=False).transpose(1, 2, 0).astype(float)
-    lo, hi = np.percentile(rgb, (2, 98))
-    panels.append(("imagery", np.clip((rgb - lo) / max(hi - lo, 1e-6), 0, 1)))
-    colors = np.array(scheme.colors, dtype=float) / 255
+    image = _read_small(imagery, max_px, [1, 2, 3], nearest=False).astype(float)
+    panels.append(("imagery", image_rgb(image)))
     if prior is not None:
         with rasterio.open(prior) as src:
             scale = prior_scale(src)
         p = _read_small(prior, max_px, None, nearest=False).astype(float) / scale
-        shaded = colors[p.argmax(0)] * p.max(0)[..., None] + (1 - p.max(0)[..., None])
-        panels.append(
-            ("prior (argmax, pale = uncertain)", np.where(p.sum(0)[..., None] > 0, shaded, 1))
-        )
+        panels.append(("prior", prior_rgb(p, scheme)))
     for name, path in maps.items():
-        c = _read_small(path, max_px, [1], nearest=True)[0]
-        panels.append(
-            (
-                name,
-                np.where((c < len(scheme))[..., None], colors[np.minimum(c, len(scheme) - 1)], 1),
-            )
-        )
+        panels.append((name, class_rgb(_read_small(path, max_px, [1], nearest=True)[0], scheme)))
     fig, axs = plt.subplots(1, len(panels), figsize=(4 * len(panels), 4.6), squeeze=False)
     for ax, (name, img) in zip(axs[0], panels, strict=True):
         ax.imshow(img, interpolation="nearest")
         ax.set_title(name)
         ax.axis("off")
-    fig.legend(
-        handles=[Patch(color=c, label=n) for n, c in zip(scheme.names, colors, strict=True)],
-        loc="lower center",
-        ncol=len(scheme),
-        frameon=False,
-    )
+    class_legend(fig, scheme, ncol=len(scheme))
     if title:
         fig.suptitle(title)
     fig.tight_layout(rect=(0, 0.07, 1, 1))
