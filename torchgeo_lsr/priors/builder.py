@@ -30,7 +30,7 @@ import hashlib
 import math
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -292,28 +292,40 @@ def prior_window(
     return _fuse_and_normalise(blurred, config, aux, crop)
 
 
+def fuse_layers(
+    blurred: torch.Tensor, config: PriorConfig, aux: Mapping[str, torch.Tensor] | None
+) -> torch.Tensor:
+    """The recipe's auxiliary fusion of a blurred ``(K, H, W)`` window (``config.fusion_spec``).
+
+    Raises:
+        ValueError: on a layer that has no fusion target in ``config.classes``.
+    """
+    if not aux:
+        return blurred
+    spec = config.fusion_spec()
+    missing = sorted(set(aux) - set(spec))
+    if missing:
+        raise ValueError(
+            f"prior: no fusion target for {missing} in classes {config.classes!r} "
+            "(buildings and roads need a class named 'impervious', water layers one "
+            "named 'water'); drop them from aux or pass a fusion config"
+        )
+    layers = dict(aux)
+    return fuse_auxiliary(
+        blurred,
+        layers,
+        targets={k: int(spec[k]["target"]) for k in layers},
+        weights={k: float(spec[k].get("weight", 1.0)) for k in layers},
+        dilate={k: int(spec[k].get("dilate", 0)) for k in layers},
+        sigma={k: float(spec[k].get("sigma", 0.0)) for k in layers},
+    )
+
+
 def _fuse_and_normalise(
     blurred: torch.Tensor, config: PriorConfig, aux: dict[str, torch.Tensor] | None, crop: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Auxiliary fusion, margin crop and smoothing onto the simplex of a blurred window."""
-    if aux:
-        spec = config.fusion_spec()
-        missing = sorted(set(aux) - set(spec))
-        if missing:
-            raise ValueError(
-                f"prior: no fusion target for {missing} in classes {config.classes!r} "
-                "(buildings and roads need a class named 'impervious', water layers one "
-                "named 'water'); drop them from aux or pass a fusion config"
-            )
-        layers = dict(aux)
-        blurred = fuse_auxiliary(
-            blurred,
-            layers,
-            targets={k: int(spec[k]["target"]) for k in layers},
-            weights={k: float(spec[k].get("weight", 1.0)) for k in layers},
-            dilate={k: int(spec[k].get("dilate", 0)) for k in layers},
-            sigma={k: float(spec[k].get("sigma", 0.0)) for k in layers},
-        )
+    blurred = fuse_layers(blurred, config, aux)
     if crop:  # after fusion, so dilated roads and water see across window seams
         blurred = blurred[:, crop:-crop, crop:-crop]
     probs, ok = to_simplex(blurred, eps=config.eps)

@@ -31,8 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from .blur import blur_probs
-from .builder import PriorConfig, prior_window, resolve_cooccurrence
-from .fusion import fuse_auxiliary
+from .builder import PriorConfig, fuse_layers, prior_window, resolve_cooccurrence
 
 __all__ = ["PriorTransform"]
 
@@ -216,17 +215,7 @@ class PriorTransform(nn.Module):
             border="normalized",
             fill=True,
         )
-        fused = blurred
-        if aux:
-            spec = config.fusion_spec()  # every layer has a target: prior_window checked
-            fused = fuse_auxiliary(
-                blurred,
-                aux,
-                targets={k: int(spec[k]["target"]) for k in aux},
-                weights={k: float(spec[k].get("weight", 1.0)) for k in aux},
-                dilate={k: int(spec[k].get("dilate", 0)) for k in aux},
-                sigma={k: float(spec[k].get("sigma", 0.0)) for k in aux},
-            )
+        fused = fuse_layers(blurred, config, aux)
         steps = {"nlcd": index, "cooccurrence": base, "blur": blurred, "fusion": fused}
         if c:
             steps = {k: v[..., c:-c, c:-c] for k, v in steps.items()}
