@@ -30,7 +30,9 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor, nn
 
+from .blur import blur_probs
 from .builder import PriorConfig, prior_window, resolve_cooccurrence
+from .fusion import fuse_auxiliary
 
 __all__ = ["PriorTransform"]
 
@@ -127,12 +129,53 @@ class PriorTransform(nn.Module):
             layers[name] = _plane(x, f"aux {name!r}")[b] != 0
         return layers
 
+    #: The keys of :meth:`stages`, in order.
+    STAGES = ("nlcd", "cooccurrence", "blur", "fusion", "prior")
+
     def forward(self, sample: dict[str, Tensor]) -> dict[str, Tensor]:
         """Add ``output_key`` to ``sample`` and return it.
 
         The prior is ``(B, K, H', W')`` (``(K, H', W')`` for an unbatched ``(H, W)`` NLCD),
         ``H' = H - 2 crop``; pixels without information are all zero.
         """
+        sample[self.output_key] = self._run(sample, intermediates=False)["prior"]
+        return sample
+
+    def stages(self, sample: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """The recipe's intermediate results for a sample (read as :meth:`forward` reads it).
+
+        ``"prior"`` is what :meth:`forward` adds (the same computation); the others show each
+        step on the same (cropped) window: ``"nlcd"`` the NLCD index, ``"cooccurrence"``
+        each pixel's column of the co-occurrence matrix (zero where there is no
+        information), ``"blur"`` its Gaussian blur (normalised borders, the config's blur
+        method on the full-resolution grid), ``"fusion"`` the blur with the auxiliary masks
+        fused (equal to ``"blur"`` without aux layers), ``"prior"`` the smoothing onto the
+        simplex. With the exact blurs (``blur="exact"`` / ``"fft"``) ``"prior"`` is
+        :func:`~torchgeo_lsr.priors.simplex.to_simplex` of ``"fusion"``; with
+        ``blur="fast"`` the prior is computed on the blur's coarse canvas
+        (:func:`~torchgeo_lsr.priors.builder.prior_window`) and agrees with it up to the
+        fast blur's error.
+
+        Args:
+            sample: as for :meth:`forward` (not modified).
+
+        Returns:
+            ``{"nlcd", "cooccurrence", "blur", "fusion", "prior"}`` in that order; unbatched
+            (an ``(H, W)`` NLCD): ``nlcd`` ``(H', W')`` and the others ``(K, H', W')``;
+            batched: a leading ``B``. ``H' = H - 2 crop`` for every stage.
+
+        Example:
+            >>> t = PriorTransform(PriorConfig(sigma=2.0, kernel_size=None))
+            >>> nlcd = torch.zeros(8, 8, dtype=torch.long); nlcd[:, 4:] = 9
+            >>> s = t.stages({"mask": nlcd})
+            >>> [(k, tuple(v.shape)) for k, v in s.items()]  # doctest: +NORMALIZE_WHITESPACE
+            [('nlcd', (8, 8)), ('cooccurrence', (5, 8, 8)), ('blur', (5, 8, 8)),
+             ('fusion', (5, 8, 8)), ('prior', (5, 8, 8))]
+        """
+        return self._run(sample, intermediates=True)
+
+    def _run(self, sample: Mapping[str, Tensor], intermediates: bool) -> dict[str, Tensor]:
+        """The stages (only ``"prior"`` unless ``intermediates``): forward's one code path."""
         if self.nlcd_key not in sample:
             raise KeyError(f"PriorTransform: no {self.nlcd_key!r} (the NLCD index) in the sample")
         raw = sample[self.nlcd_key]
@@ -147,12 +190,44 @@ class PriorTransform(nn.Module):
         else:
             valid = index != 0
         matrix = torch.as_tensor(self.matrix).to(index.device)
-        probs = [
-            prior_window(index[b], valid[b], matrix, self.config, self._aux(sample, b), self.crop)[
-                0
-            ]
-            for b in range(index.shape[0])
-        ]
-        out = torch.stack(probs)
-        sample[self.output_key] = out if raw.ndim != 2 else out[0]
-        return sample
+        found: dict[str, list[Tensor]] = {}
+        for b in range(index.shape[0]):
+            aux = self._aux(sample, b)
+            prior = prior_window(index[b], valid[b], matrix, self.config, aux, self.crop)[0]
+            if intermediates:
+                for key, value in self._steps(index[b], valid[b], matrix, aux).items():
+                    found.setdefault(key, []).append(value)
+            found.setdefault("prior", []).append(prior)
+        return {k: torch.stack(v) if raw.ndim != 2 else v[0] for k, v in found.items()}
+
+    def _steps(
+        self, index: Tensor, nlcd_valid: Tensor, matrix: Tensor, aux: dict[str, Tensor]
+    ) -> dict[str, Tensor]:
+        """The steps of :func:`~torchgeo_lsr.priors.builder.prior_window` before the simplex."""
+        config, c = self.config, self.crop
+        valid = nlcd_valid & (matrix.sum(dim=0) > 0)[index]
+        base = (matrix[:, index] * valid).float()
+        blurred = blur_probs(
+            base,
+            config.sigma,
+            kernel_size=config.kernel_size,
+            valid=valid,
+            method=config.blur,
+            border="normalized",
+            fill=True,
+        )
+        fused = blurred
+        if aux:
+            spec = config.fusion_spec()  # every layer has a target: prior_window checked
+            fused = fuse_auxiliary(
+                blurred,
+                aux,
+                targets={k: int(spec[k]["target"]) for k in aux},
+                weights={k: float(spec[k].get("weight", 1.0)) for k in aux},
+                dilate={k: int(spec[k].get("dilate", 0)) for k in aux},
+                sigma={k: float(spec[k].get("sigma", 0.0)) for k in aux},
+            )
+        steps = {"nlcd": index, "cooccurrence": base, "blur": blurred, "fusion": fused}
+        if c:
+            steps = {k: v[..., c:-c, c:-c] for k, v in steps.items()}
+        return steps
