@@ -2,6 +2,7 @@
 #   make test                     tests on $(PYTHON) (default python3) in $(VENV)
 #   make demo                     the main job on generated data
 #   make lint                     ruff + mypy
+#   make notebooks                run notebooks/*.ipynb with full settings into notebooks/executed/
 #   make test PYTHON=python3.12 VENV=.venv-3.12    another Python line
 SHELL := bash
 .SHELLFLAGS := -eo pipefail -c
@@ -16,13 +17,14 @@ DEMO_DIR ?= demo_out
 # This machine's pip config lists local index folders that do not all exist; hide that noise.
 QUIET_PIP := { grep -v '^WARNING: Location' || true; }
 
-.PHONY: help install test test-slow lint demo bench clean
+.PHONY: help install test test-slow lint demo bench notebooks clean
 
 help:
 	@echo "make test    run the test suite (creates $(VENV) from $(PYTHON) if needed)"
 	@echo "make demo    run the demo on generated data"
 	@echo "make lint    ruff + mypy"
 	@echo "make bench   every benchmark with --quick, then benchmarks/RESULTS.md"
+	@echo "make notebooks  run notebooks/*.ipynb with full settings; executed copies in notebooks/executed/"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -64,6 +66,12 @@ bench: $(VENV)/.installed
 	    $(BIN)/python benchmarks/$$b.py --quick --out benchmarks/results/$${b}_quick.json || exit 1; \
 	done
 	$(BIN)/python benchmarks/report.py
+
+# The notebooks with full settings (`make test` runs them with LSR_NOTEBOOK_QUICK=1); the
+# executed copies, outputs and all, go to notebooks/executed/ (ignored by git). A notebook
+# whose data is absent (03_real_naip: TORCHGEO_LSR_CHESAPEAKE) is skipped with the reason.
+notebooks: $(VENV)/.installed
+	env -u LSR_NOTEBOOK_QUICK $(BIN)/python tests/test_notebooks.py notebooks/executed
 
 clean:
 	rm -rf build *.egg-info .pytest_cache .mypy_cache .ruff_cache $(DEMO_DIR)
