@@ -144,9 +144,7 @@ def plot_confusion(result: Scores, out: Path, title: str = "") -> Path:
     Drawn by :func:`torchgeo_lsr.plot.plot_confusion`; ``title`` (default: the accuracy and
     mIoU) over the figure.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
+    # No matplotlib.use("Agg"): it would switch a notebook's inline backend off.
     from ..plot import plot_confusion as draw_confusion
 
     fig = draw_confusion(

@@ -205,9 +205,8 @@ def quicklook(
         max_px: longest side of each panel.
         title: figure title.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
+    # No matplotlib.use("Agg") here: that would switch a notebook's inline backend off.
+    # Headless, matplotlib falls back to Agg by itself; the figure is saved and closed.
     import matplotlib.pyplot as plt
 
     from ..plot import class_legend, class_rgb, image_rgb, prior_rgb
