@@ -193,6 +193,10 @@ class GeoSource(GeoDataset):
         if new != self._crs:
             GeoDataset.crs.fset(self, new)  # type: ignore[attr-defined]
             self._crs = new
+            self._reprojected(new)
+
+    def _reprojected(self, crs: CRS) -> None:
+        """Called once :attr:`crs` has changed: a source holding data in it follows."""
 
     @property
     def extent(self) -> tuple[float, float, float, float]:
@@ -704,17 +708,9 @@ class VectorSource(GeoSource):
             self._projected[key] = projected
         return self._projected[key]
 
-    @property
-    def crs(self) -> CRS:
-        """CRS of :attr:`index` and :attr:`features`; setting it reprojects both."""
-        return self._crs
-
-    @crs.setter
-    def crs(self, new_crs: Any) -> None:
-        new = CRS.from_user_input(new_crs)
-        if new != self._crs:
-            GeoSource.crs.fset(self, new)  # type: ignore[attr-defined]
-            self.features = self._in_crs(new)
+    def _reprojected(self, crs: CRS) -> None:
+        """:attr:`features` follow :attr:`crs` (as ``&`` sets it)."""
+        self.features = self._in_crs(crs)
 
     def _read(self, grid: Grid, rows: gpd.GeoDataFrame | None = None) -> Sample:
         """Features intersecting ``grid`` burnt onto it; 0 where there is none."""

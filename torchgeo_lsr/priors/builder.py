@@ -280,8 +280,18 @@ def prior_window(
     if config.blur == "fast":
         return _fast_prior_window(nlcd_index, valid, matrix, config, aux, crop)
     base = matrix[:, nlcd_index] * valid  # remap(one_hot(NLCD)) with no-info pixels zero
-    blurred = blur_probs(
-        base.float(),
+    blurred = blur_base(base.float(), valid, config)
+    return _fuse_and_normalise(blurred, config, aux, crop)
+
+
+def blur_base(base: torch.Tensor, valid: torch.Tensor, config: PriorConfig) -> torch.Tensor:
+    """The recipe's blur of a ``(K, H, W)`` co-occurrence window.
+
+    No-information pixels (``~valid``) are filled from their neighbours; the border is
+    ``"normalized"``.
+    """
+    return blur_probs(
+        base,
         config.sigma,
         kernel_size=config.kernel_size,
         valid=valid,
@@ -289,7 +299,6 @@ def prior_window(
         border="normalized",
         fill=True,
     )
-    return _fuse_and_normalise(blurred, config, aux, crop)
 
 
 def fuse_layers(

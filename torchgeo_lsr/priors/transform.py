@@ -30,8 +30,7 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor, nn
 
-from .blur import blur_probs
-from .builder import PriorConfig, fuse_layers, prior_window, resolve_cooccurrence
+from .builder import PriorConfig, blur_base, fuse_layers, prior_window, resolve_cooccurrence
 
 __all__ = ["PriorTransform"]
 
@@ -206,15 +205,7 @@ class PriorTransform(nn.Module):
         config, c = self.config, self.crop
         valid = nlcd_valid & (matrix.sum(dim=0) > 0)[index]
         base = (matrix[:, index] * valid).float()
-        blurred = blur_probs(
-            base,
-            config.sigma,
-            kernel_size=config.kernel_size,
-            valid=valid,
-            method=config.blur,
-            border="normalized",
-            fill=True,
-        )
+        blurred = blur_base(base, valid, config)
         fused = fuse_layers(blurred, config, aux)
         steps = {"nlcd": index, "cooccurrence": base, "blur": blurred, "fusion": fused}
         if c:
