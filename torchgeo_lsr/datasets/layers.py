@@ -11,7 +11,6 @@ same task (``configs/torchgeo_geodatamodule.yaml``).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Unpack
@@ -73,16 +72,6 @@ class Labels(RasterSource):
         return {"mask": torch.from_numpy(mask.astype(np.int64)), "valid": torch.from_numpy(valid)}
 
 
-def _tif_files(paths: PathLike | Iterable[PathLike]) -> list[str]:
-    """The ``*.tif`` files of ``paths`` (files or directories, searched recursively)."""
-    items = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
-    files: list[str] = []
-    for item in items:
-        p = Path(item)
-        files += [str(f) for f in sorted(p.rglob("*.tif"))] if p.is_dir() else [str(p)]
-    return files
-
-
 class LSRLayers(IntersectionDataset):
     """``images & priors`` (``& labels``): one split of a region for TorchGeo's samplers.
 
@@ -129,7 +118,8 @@ class LSRLayers(IntersectionDataset):
         ignore_index: int = 255,
         transforms: Transform | None = None,
     ) -> None:
-        files = _tif_files(images)
+        imagery = RasterSource(images)
+        files = imagery.files
         if splits is not None:
             keep = {str(s) for s in splits.get(split, ())}
             chosen = [f for f in files if Path(f).stem in keep]
@@ -138,10 +128,9 @@ class LSRLayers(IntersectionDataset):
                     f"LSRLayers: splits[{split!r}] names no imagery file of {images!r} "
                     f"(stems: {sorted(Path(f).stem for f in files)})"
                 )
-            files = chosen
+            imagery = RasterSource(chosen)
         self.split = split
         self.prior = Prior(priors)
-        imagery = RasterSource(files)
         if labels is None:
             super().__init__(imagery, self.prior, transforms=transforms)
         else:

@@ -68,10 +68,15 @@ class Prior(RasterSource):
         if "bands" in kwargs:  # RasterSource takes it; a prior's bands are its classes
             raise TypeError("Prior() got an unexpected keyword argument 'bands' (all classes)")
         super().__init__(paths, **kwargs)
-        with open_raster(self.files[0], self.what) as src:
-            #: Name of the class scheme the first file was written for (its
-            #: ``LSR_CLASSES`` tag), or None for a file without it.
-            self.scheme: str | None = src.tags().get(CLASSES_TAG)
+        # Each file's stored scale, read once (a query would otherwise open its files twice).
+        self._scales: dict[str, float] = {}
+        for path in self.files:
+            with open_raster(path, self.what) as src:
+                self._scales[path] = prior_scale(src)
+                if path == self.files[0]:
+                    #: Name of the class scheme the first file was written for (its
+                    #: ``LSR_CLASSES`` tag), or None for a file without it.
+                    self.scheme: str | None = src.tags().get(CLASSES_TAG)
 
     def _default_key(self) -> str:
         return "prior"
@@ -81,8 +86,7 @@ class Prior(RasterSource):
     ) -> tuple[np.ndarray, np.ndarray]:
         """One file's probabilities on ``grid``: ``(probs (K, H, W), valid (H, W))``."""
         data, valid = super().read_file(path, grid, remap)
-        with open_raster(path, self.what) as src:
-            scale = prior_scale(src)
+        scale = self._scales[path]
         if scale != 1.0:
             np.divide(data, scale, out=data, where=valid[None])
         return data, valid
