@@ -149,6 +149,9 @@ def test_no_import_circle() -> None:
 FORBIDDEN = {
     f"{NAME}.losses": ["rasterio", "torchgeo", "geopandas", "shapely", f"{NAME}.datasets"],
     f"{NAME}.checks": ["rasterio", "torchgeo", f"{NAME}."],
+    # the tools' option parsing answers --help before any heavy import (test_options.py)
+    f"{NAME}.options": ["torch", "lightning", "torchgeo", "rasterio", f"{NAME}.datasets"],
+    f"{NAME}._lazy": [f"{NAME}."],
     f"{NAME}.adapters": [
         "rasterio",
         "torchgeo",

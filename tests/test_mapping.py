@@ -370,7 +370,9 @@ class TestMapCommand:
             cli_main(["map", str(city), "--out", str(tmp_path / "m2"), "--config", str(config)])
             == 2
         )
-        assert "unknown keys ['stepz']" in capsys.readouterr().err
+        assert capsys.readouterr().err == (
+            f"torchgeo-lsr map: --config {config}: unknown key 'stepz' (did you mean steps?)\n"
+        )
         assert cli_main(["map", str(tmp_path / "nowhere"), "--out", str(tmp_path / "m3")]) == 2
         assert "no naip/ directory" in capsys.readouterr().err
 

@@ -640,7 +640,9 @@ ERRORS: dict[str, ErrorCase] = {
         lambda tmp: ["--aux", "foo"],
         lambda region, out: PriorConfig(aux=("foo",)),  # type: ignore[arg-type]
         ValueError,
-        r"unknown sources \['foo'\]",
+        # the command line checks the choice before building a PriorConfig
+        r"unknown sources \['foo'\]|^torchgeo-lsr prior: --aux: expected one of osm, buildings, "
+        r"got 'foo'$",
     ),
 }
 

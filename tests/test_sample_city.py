@@ -392,5 +392,7 @@ def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(argv) == 1  # exists: refused with a message
     assert "overwrite" in capsys.readouterr().err
     assert main([*argv, "--overwrite"]) == 0
-    with pytest.raises(SystemExit):
-        main([str(tmp_path / "other"), "--size", "8"])
+    assert main([str(tmp_path / "other"), "--size", "8"]) == 2  # bad input: one line
+    err = capsys.readouterr().err
+    assert err == "torchgeo-lsr sample-city: size must be at least 64 px, got 8\n"
+    assert not (tmp_path / "other").exists()

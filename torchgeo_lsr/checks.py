@@ -7,8 +7,12 @@
 * :func:`check_mask`: a boolean pixel mask of a map's (or a batch's) shape without its
   class axis.
 
-Also the named training choices the task and ``MapConfig`` share (:data:`LRSchedule`,
-:data:`WarmupLoss`). Nothing here knows geography; every layer may import it.
+Also the named choices more than one layer (and the command line) shares: the training
+objectives (:data:`LossName`, :data:`LRSchedule`, :data:`WarmupLoss`), the prior's blur
+(:data:`BlurMethod`), storage (:data:`PriorDType`) and auxiliary sources (:data:`AuxName`),
+and the paper's smoothing :data:`DEFAULT_SMOOTHING`. They live here, in a module that
+imports neither torch nor the geo stack at import time, so that a tool's ``--help``, built
+from them, answers at once. Nothing here knows geography; every layer may import it.
 
 .. versionadded:: 0.1
 """
@@ -16,17 +20,42 @@ Also the named training choices the task and ``MapConfig`` share (:data:`LRSched
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal, get_args
+from typing import TYPE_CHECKING, Literal, get_args
 
-import torch
-from torch import Tensor
+if TYPE_CHECKING:
+    from torch import Tensor
 
-__all__ = ["LRSchedule", "WarmupLoss", "check_choice", "check_map", "check_mask", "check_shape"]
+__all__ = [
+    "AUX_NAMES",
+    "DEFAULT_SMOOTHING",
+    "AuxName",
+    "BlurMethod",
+    "LRSchedule",
+    "LossName",
+    "PriorDType",
+    "WarmupLoss",
+    "check_choice",
+    "check_map",
+    "check_mask",
+    "check_shape",
+]
+
+#: The training objectives of :mod:`torchgeo_lsr.losses`.
+LossName = Literal["qr", "qr_kl", "rq", "em", "ce_soft", "ce_hard", "nll_union"]
 
 #: ``plateau`` (TorchGeo's ReduceLROnPlateau on ``val_loss``) or ``cosine`` (per step to 0).
 LRSchedule = Literal["plateau", "cosine"]
 #: The warm-up objective: the paper's soft cross-entropy or RQ's EM form.
 WarmupLoss = Literal["ce_soft", "em"]
+#: How a prior is blurred (:mod:`torchgeo_lsr.priors.blur`).
+BlurMethod = Literal["exact", "fft", "fast"]
+#: How a prior file stores probabilities (:mod:`torchgeo_lsr.formats`).
+PriorDType = Literal["float32", "uint8"]
+#: A region's optional auxiliary sources (its ``osm/`` and ``buildings/`` folders).
+AuxName = Literal["osm", "buildings"]
+AUX_NAMES: tuple[AuxName, ...] = get_args(AuxName)
+#: The paper's additive smoothing of q and P.
+DEFAULT_SMOOTHING = 1e-4
 
 
 def check_choice(option: str, value: object, choices: object) -> None:
@@ -65,12 +94,15 @@ def check_shape(x: Tensor, *shapes: Sequence[str], name: str = "x") -> None:
     Only the number of dimensions is checked; the names say what each one is.
 
     Example:
+        >>> import torch
         >>> check_shape(torch.zeros(2, 3), ["B", "C"], ["B", "C", "H", "W"], name="q")
         >>> check_shape(torch.zeros(3), ["B", "C"], ["B", "C", "H", "W"], name="q")
         Traceback (most recent call last):
         ...
         ValueError: q must have shape (B, C) or (B, C, H, W), got (3,)
     """
+    from torch import Tensor
+
     if not isinstance(x, Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
     if all(x.ndim != len(shape) for shape in shapes):
@@ -107,6 +139,7 @@ def check_mask(
         ``mask`` on ``p``'s device.
 
     Example:
+        >>> import torch
         >>> check_mask(torch.ones(2, 2), torch.zeros(3, 2, 2), "valid")
         Traceback (most recent call last):
         ...
@@ -114,6 +147,9 @@ def check_mask(
     """
     if mask is None:
         return None
+    import torch
+    from torch import Tensor
+
     axis = class_axis % p.ndim
     expected = p.shape[:axis] + p.shape[axis + 1 :]
     if not isinstance(mask, Tensor) or mask.dtype != torch.bool:

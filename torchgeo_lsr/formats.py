@@ -32,13 +32,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import rasterio
 import torch
 from rasterio.errors import RasterioIOError
 
+from .checks import PriorDType
 from .outputs import RasterDigest, atomic_output
 
 if TYPE_CHECKING:
@@ -73,7 +74,6 @@ SCALE_TAG = "LSR_SCALE"
 #: GeoTIFF tag: the class scheme a prior's bands follow.
 CLASSES_TAG = "LSR_CLASSES"
 
-PriorDType = Literal["float32", "uint8"]
 
 _SCALE = {"float32": "1", "uint8": "1/255"}
 

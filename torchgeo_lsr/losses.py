@@ -32,9 +32,10 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from .checks import check_choice, check_mask, check_shape
+from .checks import DEFAULT_SMOOTHING, LossName, check_choice, check_mask, check_shape
 
 __all__ = [
+    "DEFAULT_SMOOTHING",
     "EMLoss",
     "HardCrossEntropyLoss",
     "LossName",
@@ -63,10 +64,6 @@ QRForm = Literal["free_energy", "kl"]
 #: Training objectives by name, as the Lightning task, the CLI and the adapters spell them:
 #: ``qr`` (eq. 4), ``qr_kl`` (KL(q‖r)), ``rq`` (KL(r‖q)), ``em`` (:func:`em_loss`) and the
 #: baselines ``ce_soft``, ``ce_hard`` ("hard naive") and ``nll_union``.
-LossName = Literal["qr", "qr_kl", "rq", "em", "ce_soft", "ce_hard", "nll_union"]
-
-#: The paper's additive smoothing of q and P.
-DEFAULT_SMOOTHING = 1e-4
 
 
 def _check_inputs(q: Tensor, prior: Tensor, valid: Tensor | None) -> Tensor:

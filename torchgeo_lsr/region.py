@@ -31,17 +31,17 @@ Chesapeake layout) and :meth:`Region.label_path` pairs them with their labels.
 
 from __future__ import annotations
 
-import argparse
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Any, Literal
 
 import numpy as np
 import rasterio
 from rasterio.enums import Resampling
 
+from .checks import AUX_NAMES, AuxName
 from .classes import ClassScheme, LabelScheme, labels_to_classes
 from .datasets.aligned import list_rasters, match_by_stem
 from .datasets.base import GeoSource
@@ -52,15 +52,12 @@ __all__ = [
     "AuxName",
     "Region",
     "RegionLayout",
-    "add_region_arguments",
     "fingerprint",
     "open_region_from_args",
     "read_label_file",
 ]
 
 RegionLayout = Literal["directory", "chesapeake"]
-AuxName = Literal["osm", "buildings"]
-AUX_NAMES: tuple[AuxName, ...] = get_args(AuxName)
 
 
 def fingerprint(paths: Iterable[Path]) -> list[tuple[str, int, int]]:
@@ -357,27 +354,10 @@ def _names(value: str | None) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
 
 
-def add_region_arguments(parser: argparse.ArgumentParser, optional: bool = False) -> None:
-    """The positional ``region`` and the tile selection options, for every command."""
-    parser.add_argument(
-        "region",
-        type=Path,
-        nargs="?" if optional else None,
-        help="region directory (naip/, nlcd/, ...) or a Chesapeake CVPR release",
-    )
-    parser.add_argument(
-        "--states", help="Chesapeake release: states to use, comma-separated (e.g. wv,md)"
-    )
-    parser.add_argument(
-        "--splits", help="Chesapeake release: splits to use (train,val,test or wv-test)"
-    )
-    parser.add_argument(
-        "--tiles", help="tiles to use, comma-separated: imagery stems, or Chesapeake tile ids"
-    )
+def open_region_from_args(args: Any) -> Region | None:
+    """The region named by :func:`~torchgeo_lsr.options.add_region_options`' options.
 
-
-def open_region_from_args(args: argparse.Namespace) -> Region | None:
-    """The region named by :func:`add_region_arguments`' options (None: no REGION given).
+    None when no REGION was given.
 
     Raises:
         ValueError: if ``--states``, ``--splits`` or ``--tiles`` come without a REGION.

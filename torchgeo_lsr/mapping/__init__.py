@@ -1,10 +1,16 @@
 """Large-raster inference, map outputs, evaluation and the one-command city map."""
 
-from .engine import QTileWriter, TileDataset, TilePredictor
-from .evaluate import Scores, confusion_matrix, evaluate_maps, scores
-from .io import quicklook, write_class_map, write_probabilities, write_vrt
-from .predict import implicit_posterior_map, predict_tile, tile_windows
-from .run import MapConfig, map_region
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from .config import MapConfig
+    from .engine import QTileWriter, TileDataset, TilePredictor
+    from .evaluate import Scores, confusion_matrix, evaluate_maps, scores
+    from .io import quicklook, write_class_map, write_probabilities, write_vrt
+    from .predict import implicit_posterior_map, predict_tile, tile_windows
+    from .run import map_region
 
 __all__ = [
     "MapConfig",
@@ -24,3 +30,6 @@ __all__ = [
     "write_probabilities",
     "write_vrt",
 ]
+
+# Names are imported from their modules on first use (see torchgeo_lsr._lazy).
+__getattr__, __dir__ = lazy_exports(__name__, __file__)

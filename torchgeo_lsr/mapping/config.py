@@ -13,21 +13,41 @@ import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import torch
 import yaml
 
-from ..checks import LRSchedule, WarmupLoss, check_choice
-from ..classes import ClassScheme, get_scheme
-from ..formats import content_key
-from ..losses import LossName
-from ..region import Region
+from ..checks import (
+    DEFAULT_SMOOTHING,
+    AuxName,
+    BlurMethod,
+    LossName,
+    LRSchedule,
+    WarmupLoss,
+    check_choice,
+)
+from ..classes import ClassScheme, LabelScheme, get_scheme
 
-__all__ = ["NORMALIZATION_KEY", "MapConfig", "Normalization", "output_key", "prior_files"]
+if TYPE_CHECKING:
+    from ..priors.config import PriorConfig
+    from ..region import Region
+
+__all__ = [
+    "NORMALIZATION_KEY",
+    "EvaluateConfig",
+    "MapConfig",
+    "Normalization",
+    "output_key",
+    "prior_files",
+]
 
 PriorKind = Literal["nlcd", "handmade", "learned", "labels"]
 Normalize = Literal["standardize", "scale"]
+TrainSampler = Literal["random", "per_tile", "mixed_batch"]
+#: Lightning's built-in accelerators.
+Accelerator = Literal["auto", "cpu", "gpu", "cuda", "mps", "tpu"]
+#: Lightning's precisions.
+Precision = Literal["32-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-true"]
 
 #: MapConfig fields that change prediction only (a change does not retrain).
 PREDICT_ONLY = frozenset({"window", "save_probs"})
@@ -37,18 +57,31 @@ PREDICT_ONLY = frozenset({"window", "save_probs"})
 class MapConfig:
     """Parameters of ``torchgeo-lsr map`` (also the keys of its ``--config`` YAML).
 
+    The first line of each attribute's description below is its ``--help`` text.
+
     Attributes:
-        loss: training objective (``qr``, ``qr_kl``, ``rq``, ``em``, ``ce_soft``,
-            ``ce_hard``, ``nll_union``; see :mod:`torchgeo_lsr.losses`).
+        loss: training objective: QR (the paper's, ``qr``; ``qr_kl`` its KL form), RQ
+            (``rq``), EM, or a baseline (``ce_soft``, ``ce_hard``, ``nll_union``); see
+            :mod:`torchgeo_lsr.losses`.
         prior: ``nlcd`` (NLCD through the co-occurrence matrix), ``handmade`` (plus
             OSM roads/water and building footprints, when the region has them),
             ``learned`` (a trained ``LearnedPriorTask`` checkpoint, ``learned_prior``) or
             ``labels`` (one-hot of the region's own hi-res labels: supervised training,
             the upper bound benchmarks compare with; not weak supervision).
-        learned_prior: checkpoint path for ``prior="learned"``.
-        classes: class scheme (name or YAML file).
-        cooccurrence: matrix for the prior (see :class:`~torchgeo_lsr.priors.PriorConfig`).
-        sigma: prior blur sigma in pixels.
+        learned_prior: a LearnedPriorTask checkpoint, for ``prior="learned"``.
+        classes: class scheme: a name (``enviroatlas5``, ``chesapeake4``, ...) or a YAML file.
+        cooccurrence: P(class | NLCD) for the prior: ``pittsburgh``, ``durham``,
+            ``austin``, ``phoenix``, a ``.npy`` file, ``scheme`` or ``estimate`` (see
+            :class:`~torchgeo_lsr.priors.PriorConfig`).
+        sigma: prior blur sigma in pixels (paper: 31 at 1 m).
+        kernel_size: prior blur kernel size in pixels (paper: 101); None truncates at
+            4 sigma.
+        blur: prior blur method: ``fast`` (coarse canvas, default), ``fft`` or ``exact``
+            (see :mod:`torchgeo_lsr.priors.blur`).
+        aux: auxiliary sources fused into a ``handmade`` prior (``osm``, ``buildings``;
+            comma-separated on the command line, ``none`` for neither); None (default)
+            fuses every one the region has.
+        prior_eps: additive smoothing of the prior onto the simplex (paper: 1e-4).
         steps: training steps (batches); 0 with ``init_from`` maps with that network
             as it is (no training).
         patch_size: training patch side in pixels.
@@ -66,7 +99,9 @@ class MapConfig:
         warmup_loss: ``em`` (RQ's EM form; keeps every class the prior supports alive
             before QR, see ``benchmarks/FINDINGS.md``) or ``ce_soft`` (the paper's).
         denominator_momentum: online estimate of QR/RQ's denominator (None = per batch).
-        train_sampler: ``random``, ``per_tile`` or ``mixed_batch``.
+        train_sampler: how training patches are drawn: ``random`` (anywhere),
+            ``per_tile`` (equal quotas per tile) or ``mixed_batch`` (every batch mixes
+            tiles).
         normalize: how imagery is scaled for the network: ``standardize`` (default:
             per band, ``(x - mean) / std`` with the mean and standard deviation of the
             region's own imagery, see :func:`~torchgeo_lsr.datamodules.band_statistics`;
@@ -78,22 +113,27 @@ class MapConfig:
             checkpoint or a plain state dict of a network of the same shape (the paper's
             "pretrained" protocol); None = random initialisation.
         window: prediction window side in pixels.
-        accelerator: Lightning accelerator (``auto``, ``cpu``, ``gpu``).
-        devices: Lightning devices per node (e.g. ``1``, ``4``, ``"auto"``).
+        accelerator: Lightning accelerator (``auto`` picks a GPU when there is one).
+        devices: Lightning devices per node: a number (``-1``: all), a list of device
+            indices (``[0, 2]``) or ``auto``.
         strategy: Lightning strategy (``auto``, ``ddp``, ``ddp_spawn``, ...); under DDP
             training is data-parallel and each rank predicts and writes its own tiles.
         num_nodes: Lightning nodes.
-        precision: Lightning precision (e.g. ``32-true``, ``bf16-mixed``).
+        precision: Lightning precision (``32-true``, ``bf16-mixed``, ...).
         seed: seed of initialisation and sampling.
         save_probs: also write probability rasters.
     """
 
-    loss: str = "qr"
+    loss: LossName = "qr"
     prior: PriorKind = "handmade"
     learned_prior: str | None = None
     classes: str = "enviroatlas5"
     cooccurrence: str = "pittsburgh"
     sigma: float = 31.0
+    kernel_size: int | None = 101
+    blur: BlurMethod = "fast"
+    aux: tuple[AuxName, ...] | None = None
+    prior_eps: float = DEFAULT_SMOOTHING
     steps: int = 600
     patch_size: int = 128
     batch_size: int = 16
@@ -104,15 +144,15 @@ class MapConfig:
     warmup_epochs: int | None = None
     warmup_loss: WarmupLoss = "em"
     denominator_momentum: float | None = None
-    train_sampler: Literal["random", "per_tile", "mixed_batch"] = "mixed_batch"
+    train_sampler: TrainSampler = "mixed_batch"
     normalize: Normalize = "standardize"
     init_from: str | None = None
     window: int = 1024
-    accelerator: str = "auto"
-    devices: int | str = 1
+    accelerator: Accelerator = "auto"
+    devices: int | list[int] | Literal["auto"] = 1
     strategy: str = "auto"
     num_nodes: int = 1
-    precision: str = "32-true"
+    precision: Precision = "32-true"
     seed: int = 0
     save_probs: bool = False
 
@@ -134,6 +174,14 @@ class MapConfig:
         if self.learned_prior is not None and not os.path.exists(self.learned_prior):
             raise FileNotFoundError(f"learned_prior {self.learned_prior}: no such checkpoint")
         check_choice("normalize", self.normalize, Normalize)
+        check_choice("train_sampler", self.train_sampler, TrainSampler)
+        check_choice("blur", self.blur, BlurMethod)
+        if self.aux is not None:
+            object.__setattr__(self, "aux", tuple(self.aux))  # a YAML list
+            for source in self.aux:
+                check_choice("aux", source, AuxName)
+            if self.aux and self.prior != "handmade":
+                raise ValueError(f"aux={list(self.aux)} is fused into prior='handmade' only")
         if self.init_from is not None and not os.path.isfile(self.init_from):
             raise FileNotFoundError(f"init_from {self.init_from}: no such checkpoint")
         for name, value, least in (
@@ -152,6 +200,40 @@ class MapConfig:
                 f"which leaves none of steps={self.steps} to loss={self.loss!r}: lower "
                 "warmup_epochs or raise steps"
             )
+
+    def prior_aux(self, region: Region) -> tuple[AuxName, ...]:
+        """The auxiliary sources a ``handmade`` prior fuses: ``aux``, or all ``region`` has.
+
+        Raises:
+            ValueError: if ``aux`` names a source the region does not have.
+        """
+        if self.prior != "handmade":
+            return ()
+        have = region.available_aux()
+        if self.aux is None:
+            return have
+        missing = [a for a in self.aux if a not in have]
+        if missing:
+            raise ValueError(
+                f"--aux {','.join(self.aux)}: region {region.root} has no "
+                f"{' or '.join(f'{m}/' for m in missing)} folder; it has "
+                f"{','.join(have) or 'none'}"
+            )
+        return self.aux
+
+    def prior_config(self, aux: tuple[AuxName, ...]) -> PriorConfig:
+        """The :class:`~torchgeo_lsr.priors.PriorConfig` of this run's recipe prior."""
+        from ..priors.config import PriorConfig
+
+        return PriorConfig(
+            classes=self.classes,
+            cooccurrence=self.cooccurrence,
+            sigma=self.sigma,
+            kernel_size=self.kernel_size,
+            blur=self.blur,
+            aux=aux,
+            eps=self.prior_eps,
+        )
 
     def epoch_steps(self) -> int:
         """Training steps per epoch (the unit of ``warmup_epochs``): 100, or ``steps``."""
@@ -204,6 +286,26 @@ class MapConfig:
 
 
 @dataclass(frozen=True)
+class EvaluateConfig:
+    """Options of ``torchgeo-lsr evaluate`` (beside the class maps it scores).
+
+    Attributes:
+        labels: label GeoTIFF or directory, or a region (its labels/, or a Chesapeake
+            release's lc).
+        classes: class scheme of the maps: a name (``enviroatlas5``, ``chesapeake4``, ...)
+            or a YAML file.
+        label_scheme: how the labels are coded: EnviroAtlas codes, Chesapeake lc codes or
+            class indices (default: the region's, else enviroatlas).
+        out: write metrics.json and confusion.png into this directory.
+    """
+
+    labels: str
+    classes: str = "enviroatlas5"
+    label_scheme: LabelScheme | None = None
+    out: str | None = None
+
+
+@dataclass(frozen=True)
 class Normalization:
     """Per-band ``(x - mean) / std`` applied to imagery in training and prediction.
 
@@ -239,6 +341,8 @@ class Normalization:
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike[str]) -> Normalization | None:
         """The normalisation a checkpoint of ``map`` records (None: a checkpoint without)."""
+        import torch
+
         state = torch.load(path, map_location="cpu", weights_only=True)
         found = state.get(NORMALIZATION_KEY) if isinstance(state, dict) else None
         return None if found is None else cls(list(found["mean"]), list(found["std"]))
@@ -250,6 +354,8 @@ NORMALIZATION_KEY = "lsr_normalization"
 
 def output_key(*parts: Any) -> str:
     """The 16-digit :func:`~torchgeo_lsr.formats.content_key` map outputs carry."""
+    from ..formats import content_key
+
     return content_key(*parts, length=16)
 
 

@@ -10,14 +10,13 @@ prediction's grid (nearest; any CRS), remaps label codes to the class scheme, an
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any
 
 import numpy as np
 import rasterio
@@ -27,8 +26,16 @@ from ..datasets.aligned import list_rasters, match_by_stem
 from ..datasets.grid import Grid
 from ..outputs import save_figure, write_json
 from ..region import Region, read_label_file
+from .config import EvaluateConfig
 
-__all__ = ["Scores", "confusion_matrix", "evaluate_maps", "main", "plot_confusion", "scores"]
+__all__ = [
+    "Scores",
+    "confusion_matrix",
+    "evaluate_maps",
+    "plot_confusion",
+    "run_evaluation",
+    "scores",
+]
 
 
 @dataclass
@@ -166,47 +173,28 @@ def _strict(value: Any) -> Any:
     return value
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``torchgeo-lsr evaluate PRED --labels LABELS [--classes ...] [--out DIR]``."""
-    parser = argparse.ArgumentParser(
-        prog="torchgeo-lsr evaluate", description="Score class maps against hi-res labels."
-    )
-    parser.add_argument("predictions", type=Path, help="class-map GeoTIFF or directory")
-    parser.add_argument(
-        "--labels",
-        type=Path,
-        required=True,
-        help="label GeoTIFF or directory, or a region (its labels/, or a Chesapeake release's lc)",
-    )
-    parser.add_argument("--classes", default="enviroatlas5", help="class scheme (name or YAML)")
-    parser.add_argument(
-        "--label-scheme",
-        choices=get_args(LabelScheme),
-        default=None,
-        help="how the labels are coded: EnviroAtlas codes, Chesapeake lc codes or class "
-        "indices (default: the region's, else enviroatlas)",
-    )
-    parser.add_argument("--out", type=Path, help="write metrics.json and confusion.png here")
-    args = parser.parse_args(argv)
-    try:
-        labels: Region | Path = args.labels
-        if Region.is_region(args.labels):
-            labels = Region.open(args.labels)
-        result = evaluate_maps(args.predictions, labels, args.classes, args.label_scheme)
-        if result.pixels == 0:
-            raise ValueError(
-                f"{args.predictions} and {args.labels} share no valid pixel (do they "
-                "overlap? are the labels coded as --label-scheme says?)"
-            )
-    except (ValueError, FileNotFoundError) as err:
-        print(f"torchgeo-lsr evaluate: {err}", file=sys.stderr)
-        return 2
+def run_evaluation(predictions: str | os.PathLike[str], options: EvaluateConfig) -> int:
+    """``torchgeo-lsr evaluate``'s work: score, warn, write, print; the exit status.
+
+    Raises:
+        ValueError: if the maps and the labels share no valid pixel.
+    """
+    labels: Region | Path = Path(options.labels)
+    if Region.is_region(options.labels):
+        labels = Region.open(options.labels)
+    result = evaluate_maps(predictions, labels, options.classes, options.label_scheme)
+    if result.pixels == 0:
+        raise ValueError(
+            f"{predictions} and {options.labels} share no valid pixel (do they "
+            "overlap? are the labels coded as --label-scheme says?)"
+        )
     for note in result.notes:
         print(f"torchgeo-lsr evaluate: warning: {note}", file=sys.stderr)
-    if args.out:
+    if options.out:
+        out = Path(options.out)
         metrics = {k: _strict(v) for k, v in asdict(result).items()}
-        write_json(args.out / "metrics.json", metrics)  # strict JSON: no bare NaN
-        plot_confusion(result, args.out / "confusion.png")
+        write_json(out / "metrics.json", metrics)  # strict JSON: no bare NaN
+        plot_confusion(result, out / "confusion.png")
     per_class = ", ".join(
         f"{n} {v:.3f}" if v is not None else f"{n} -"
         for n, v in zip(result.classes, result.iou, strict=True)

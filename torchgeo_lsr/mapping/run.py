@@ -23,13 +23,11 @@ file is ever half-written under its final name.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import os
 import platform
 import sys
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,17 +37,16 @@ import rasterio
 import torch
 
 from ..classes import labels_to_classes
-from ..interrupt import Interrupted, graceful_signals
 from ..outputs import output_lock, write_json
-from ..priors.builder import PriorConfig, build_label_priors, build_region_priors
-from ..region import Region, add_region_arguments, open_region_from_args
+from ..priors.builder import build_label_priors, build_region_priors
+from ..region import Region
 from .config import MapConfig, Normalization
 from .evaluate import evaluate_maps, plot_confusion
 from .io import quicklook, write_vrt
 from .prediction import predict_region, prior_argmax_maps
 from .training import train
 
-__all__ = ["MapConfig", "main", "map_region"]
+__all__ = ["MapConfig", "map_region"]
 
 
 @dataclass
@@ -122,13 +119,11 @@ def _map_region(
     (out / "summary.json").unlink(missing_ok=True)
 
     start = time.perf_counter()
-    aux = region.available_aux() if config.prior == "handmade" else ()
+    aux = config.prior_aux(region)
     norm = Normalization.of(region, config.normalize, config.init_from)
     timer("normalization_s", start)
     start = time.perf_counter()
-    prior_config = PriorConfig(
-        classes=config.classes, cooccurrence=config.cooccurrence, sigma=config.sigma, aux=aux
-    )
+    prior_config = config.prior_config(aux)
     priors = out / "prior"
     if config.learned_prior is not None:
         from ..priors.learned import apply_learned_prior
@@ -207,53 +202,3 @@ def _versions() -> dict[str, str]:
         "rasterio": rasterio.__version__,
         "python": platform.python_version(),
     }
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``torchgeo-lsr map [REGION_DIR] --out OUT_DIR [options]``."""
-    parser = argparse.ArgumentParser(
-        prog="torchgeo-lsr map",
-        description="Map a region from its weak sources: prior, training, prediction, outputs. "
-        "Without REGION_DIR, the generated sample city is mapped.",
-    )
-    add_region_arguments(parser, optional=True)
-    parser.add_argument("--out", type=Path, required=True, help="output directory")
-    parser.add_argument("--config", type=Path, help="YAML file with MapConfig keys")
-    fields = {f.name: f for f in dataclasses.fields(MapConfig)}
-    for name, f in fields.items():
-        flag = "--" + name.replace("_", "-")
-        if f.type in ("bool",):
-            parser.add_argument(
-                flag, action="store_true", default=None, help=f"(default {f.default})"
-            )
-            continue
-        types = {"int": int, "int | None": int, "float": float, "float | None": float}
-        kind: Any = types.get(str(f.type), str)
-        parser.add_argument(flag, type=kind, default=None, help=f"(default {f.default})")
-    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    args = parser.parse_args(argv)
-    overrides = {name: getattr(args, name) for name in fields}
-    try:
-        with graceful_signals():
-            if args.config:
-                config = MapConfig.from_yaml(args.config, **overrides)
-            else:
-                config = MapConfig(**{k: v for k, v in overrides.items() if v is not None})
-            region = open_region_from_args(args)
-            progress = False if args.no_progress else None
-            summary = map_region(region, args.out, config, progress=progress)
-    except (ValueError, FileNotFoundError) as err:
-        print(f"torchgeo-lsr map: {err}", file=sys.stderr)
-        return 2
-    except OSError as err:  # a write that failed (full disk, I/O error): not bad input
-        print(f"torchgeo-lsr map: {err}", file=sys.stderr)
-        return 1
-    except Interrupted as stop:
-        print(f"torchgeo-lsr map: {stop}; rerun the same command to resume", file=sys.stderr)
-        return stop.exit_code
-    if not summary:  # a DDP rank other than 0
-        return 0
-    print(f"map of {summary['region']} in {args.out}: q.vrt, r.vrt, quicklook.png, summary.json")
-    for name, m in summary.get("metrics", {}).items():
-        print(f"  {name:<13} accuracy {m['accuracy']:.3f}  mIoU {m['miou']:.3f}")
-    return 0

@@ -15,40 +15,46 @@ Each transform is a pure tensor function plus a thin :class:`torch.nn.Module`.
 .. versionadded:: 0.1
 """
 
-from .blur import (
-    BlurBorder,
-    BlurMethod,
-    BlurProbs,
-    blur_probs,
-    fast_blur_factor,
-    gaussian_kernel_size,
-)
-from .builder import PriorConfig, PriorReport, build_region_priors, build_tile_prior
-from .cooccurrence import (
-    CooccurrenceMode,
-    CooccurrenceRemap,
-    estimate_cooccurrence,
-    fill_unseen,
-    remap,
-)
-from .fusion import (
-    ENVIROATLAS5_FUSION,
-    AuxiliaryFusion,
-    FusionConfig,
-    default_fusion,
-    dilate_mask,
-    fuse_auxiliary,
-)
-from .learned import (
-    LEARNED_PRIOR_CHANNELS,
-    LearnedPriorInputs,
-    apply_learned_prior,
-    learned_prior_inputs,
-    score_prior,
-    score_prior_dir,
-)
-from .simplex import SimplexOutput, ToSimplex, one_hot, to_simplex
-from .transform import PriorTransform
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from .blur import (
+        BlurBorder,
+        BlurMethod,
+        BlurProbs,
+        blur_probs,
+        fast_blur_factor,
+        gaussian_kernel_size,
+    )
+    from .builder import PriorReport, build_region_priors, build_tile_prior
+    from .config import PriorConfig
+    from .cooccurrence import (
+        CooccurrenceMode,
+        CooccurrenceRemap,
+        estimate_cooccurrence,
+        fill_unseen,
+        remap,
+    )
+    from .fusion import (
+        ENVIROATLAS5_FUSION,
+        AuxiliaryFusion,
+        FusionConfig,
+        default_fusion,
+        dilate_mask,
+        fuse_auxiliary,
+    )
+    from .learned import (
+        LEARNED_PRIOR_CHANNELS,
+        LearnedPriorInputs,
+        apply_learned_prior,
+        learned_prior_inputs,
+        score_prior,
+        score_prior_dir,
+    )
+    from .simplex import SimplexOutput, ToSimplex, one_hot, to_simplex
+    from .transform import PriorTransform
 
 __all__ = [
     "ENVIROATLAS5_FUSION",
@@ -84,3 +90,6 @@ __all__ = [
     "score_prior_dir",
     "to_simplex",
 ]
+
+# Names are imported from their modules on first use (see torchgeo_lsr._lazy).
+__getattr__, __dir__ = lazy_exports(__name__, __file__)

@@ -50,7 +50,7 @@ import torch.nn.functional as F
 from kornia.filters import fft_conv, gaussian_blur2d, get_gaussian_kernel1d
 from torch import Tensor, nn
 
-from ..checks import check_choice, check_map, check_mask
+from ..checks import BlurMethod, check_choice, check_map, check_mask
 
 __all__ = [
     "BlurBorder",
@@ -61,7 +61,6 @@ __all__ = [
     "gaussian_kernel_size",
 ]
 
-BlurMethod = Literal["exact", "fft", "fast"]
 BlurBorder = Literal["normalized", "constant", "reflect", "replicate", "circular"]
 
 #: Neighbourhood weight below which the FFT and fast paths call a pixel "sees no valid

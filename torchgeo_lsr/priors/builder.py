@@ -39,23 +39,18 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..checks import check_choice
 from ..classes import NLCD as NLCD_SCHEME
 from ..classes import ClassScheme, LabelScheme, get_scheme, reference_cooccurrence
 from ..datasets.base import GeoSource, RasterSource
 from ..datasets.grid import Grid
-from ..formats import PriorDType, content_key, prior_writer, stored_key, write_prior
-from ..losses import DEFAULT_SMOOTHING
+from ..formats import content_key, prior_writer, stored_key, write_prior
 from ..region import (
-    AUX_NAMES,
-    AuxName,
     Region,
     fingerprint,
     read_label_file,
 )
 from .blur import (
     _APPROX_MIN_WEIGHT,
-    BlurMethod,
     _pair_kernel,
     blur_probs,
     fast_blur_factor,
@@ -63,7 +58,8 @@ from .blur import (
     pyramid_canvas,
     pyramid_up,
 )
-from .fusion import FusionConfig, default_fusion, fuse_auxiliary
+from .config import PriorConfig
+from .fusion import fuse_auxiliary
 from .simplex import to_simplex
 
 __all__ = [
@@ -76,86 +72,6 @@ __all__ = [
     "plan_tiles",
     "resolve_cooccurrence",
 ]
-
-
-@dataclass(frozen=True)
-class PriorConfig:
-    """Parameters of a region prior.
-
-    Attributes:
-        classes: class scheme name or YAML file (:func:`torchgeo_lsr.classes.get_scheme`).
-        cooccurrence: a reference city (``pittsburgh``, ``durham``, ``austin``,
-            ``phoenix``), a ``.npy`` file holding a ``(classes, 17)`` matrix
-            P(class | NLCD index), ``scheme`` (the scheme's own ``nlcd_matrix``), or
-            ``estimate`` (from the region's ``labels/``; see
-            :func:`estimate_region_cooccurrence`).
-        sigma: blur sigma in pixels of the imagery grid (paper: 31 at 1 m).
-        kernel_size: blur kernel size (paper: 101); None truncates at 4 sigma.
-        blur: ``fast`` (downsample, blur, upsample; error documented in
-            :mod:`torchgeo_lsr.priors.blur`), ``fft`` or ``exact``.
-        aux: auxiliary sources to fuse: ``osm`` (roads, water bodies, waterways from
-            ``osm/``) and/or ``buildings`` (``buildings/``).
-        eps: additive smoothing onto the simplex (paper: 1e-4).
-        dtype: ``float32`` probabilities, or ``uint8`` scaled by 255 with sum-preserving
-            rounding (divide by 255 to read; every pixel's bands sum to exactly 255, each
-            value is within 1/255; 0 in every band = no information; see
-            :func:`~torchgeo_lsr.formats.quantize_probs`). Both are written with ZSTD;
-            uint8 files are smaller.
-        window: processing window side in pixels.
-        label_scheme: how the labels are coded for ``cooccurrence="estimate"``:
-            ``enviroatlas`` raw codes (remapped to ``classes``), ``chesapeake``
-            (Chesapeake ``lc`` codes), ``index`` (already class indices, 255 = nodata),
-            or None (default) for the region's own (see :class:`~torchgeo_lsr.region.Region`).
-        fusion: per auxiliary layer its target class, weight, dilation and blur (see
-            :func:`~torchgeo_lsr.priors.fusion.fuse_auxiliary`); None (default) takes
-            :func:`~torchgeo_lsr.priors.fusion.default_fusion` of the scheme's class names
-            (buildings and roads to "impervious", water layers to "water").
-    """
-
-    classes: str = "enviroatlas5"
-    cooccurrence: str = "pittsburgh"
-    sigma: float = 31.0
-    kernel_size: int | None = 101
-    blur: BlurMethod = "fast"
-    aux: tuple[AuxName, ...] = ()
-    eps: float = DEFAULT_SMOOTHING
-    dtype: PriorDType = "float32"
-    window: int = 2048
-    label_scheme: LabelScheme | None = None
-    fusion: FusionConfig | None = None
-
-    def __post_init__(self) -> None:
-        _ = self.scheme  # an unknown scheme fails here, not at the first tile
-        if self.sigma <= 0:
-            raise ValueError(f"sigma must be > 0, got {self.sigma}")
-        if self.window < 16:
-            raise ValueError(f"window must be >= 16 px, got {self.window}")
-        check_choice("dtype", self.dtype, PriorDType)
-        unknown = sorted(set(self.aux) - set(AUX_NAMES))
-        if unknown:
-            raise ValueError(f"aux: unknown sources {unknown}; use 'osm' and/or 'buildings'")
-
-    @property
-    def scheme(self) -> ClassScheme:
-        """The class scheme ``classes`` names (:func:`~torchgeo_lsr.classes.get_scheme`)."""
-        return get_scheme(self.classes)
-
-    def fusion_spec(self) -> FusionConfig:
-        """The fusion settings: ``fusion``, or the scheme's default.
-
-        None takes :func:`~torchgeo_lsr.priors.fusion.default_fusion` of the scheme's class
-        names, resolved when used, so ``dataclasses.replace(config, classes=...)``
-        retargets the layers.
-        """
-        if self.fusion is not None:
-            return self.fusion
-        return default_fusion(self.scheme.names)
-
-    @property
-    def margin(self) -> int:
-        """Pixels read around each window so the blur sees its whole kernel."""
-        size = self.kernel_size if self.kernel_size is not None else 2 * int(4 * self.sigma) + 1
-        return size // 2
 
 
 @dataclass

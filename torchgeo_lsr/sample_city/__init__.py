@@ -44,9 +44,17 @@ Example::
 .. versionadded:: 0.1
 """
 
-from .cli import main
-from .generate import SampleCity, make_sample_city
-from .layout import NAIP_CRS, NLCD_CRS
-from .materials import ROADS
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from .cli import main
+    from .generate import SampleCity, make_sample_city
+    from .layout import NAIP_CRS, NLCD_CRS
+    from .materials import ROADS
 
 __all__ = ["NAIP_CRS", "NLCD_CRS", "ROADS", "SampleCity", "main", "make_sample_city"]
+
+# Names are imported from their modules on first use (see torchgeo_lsr._lazy).
+__getattr__, __dir__ = lazy_exports(__name__, __file__)
