@@ -199,7 +199,7 @@ def _selected(
 class ChesapeakeCVPR(RasterSource):
     """One layer of the Chesapeake Land Cover release of Robinson et al. (CVPR 2019).
 
-    The `release <https://lila.science/datasets/chesapeakelandcover>`_ covers the
+    The `release <https://lila.science/datasets/chesapeakelandcover>`__ covers the
     Chesapeake Bay watershed at 1 m in per-state tile folders, one GeoTIFF per layer, in the
     layout TorchGeo's ``ChesapeakeCVPR`` reads::
 
