@@ -17,7 +17,7 @@ DEMO_DIR ?= demo_out
 # This machine's pip config lists local index folders that do not all exist; hide that noise.
 QUIET_PIP := { grep -v '^WARNING: Location' || true; }
 
-.PHONY: help install test test-slow lint demo bench notebooks clean
+.PHONY: help install test test-slow lint demo bench notebooks docs clean
 
 help:
 	@echo "make test    run the test suite (creates $(VENV) from $(PYTHON) if needed)"
@@ -25,6 +25,7 @@ help:
 	@echo "make lint    ruff + mypy"
 	@echo "make bench   every benchmark with --quick, then benchmarks/RESULTS.md"
 	@echo "make notebooks  run notebooks/*.ipynb with full settings; executed copies in notebooks/executed/"
+	@echo "make docs    the documentation site (API + user guide) into docs/_build/html; warnings are errors"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -72,6 +73,17 @@ bench: $(VENV)/.installed
 # whose data is absent (03_real_naip: TORCHGEO_LSR_CHESAPEAKE) is skipped with the reason.
 notebooks: $(VENV)/.installed
 	env -u LSR_NOTEBOOK_QUICK $(BIN)/python tests/test_notebooks.py notebooks/executed
+
+# The documentation site: the API from the docstrings (autodoc + napoleon) and the user
+# guide (docs/*.md, MyST), into docs/_build/html. Every warning is an error, an unresolved
+# cross-reference included (nitpicky); -E reads every page afresh, so a page that warned
+# once cannot pass unread on the next run.
+$(VENV)/.docs-installed: $(VENV)/.installed setup.cfg
+	$(BIN)/python -m pip install -q -e '.[docs]' 2>&1 | $(QUIET_PIP)
+	touch $@
+
+docs: $(VENV)/.docs-installed
+	$(BIN)/python -m sphinx -b html -E -n -W --keep-going docs docs/_build/html
 
 clean:
 	rm -rf build *.egg-info .pytest_cache .mypy_cache .ruff_cache $(DEMO_DIR)

@@ -199,7 +199,7 @@ def _selected(
 class ChesapeakeCVPR(RasterSource):
     """One layer of the Chesapeake Land Cover release of Robinson et al. (CVPR 2019).
 
-    The `release <https://lila.science/datasets/chesapeakelandcover>`_ covers the
+    The `release <https://lila.science/datasets/chesapeakelandcover>`__ covers the
     Chesapeake Bay watershed at 1 m in per-state tile folders, one GeoTIFF per layer, in the
     layout TorchGeo's ``ChesapeakeCVPR`` reads::
 
@@ -220,8 +220,8 @@ class ChesapeakeCVPR(RasterSource):
                                                6 road -> 3 impervious; 0 and 15 no data
     ``nlcd``                      ``mask``     NLCD indices 1-16 of the stored codes
     ``buildings``                 ``mask``     0/1 Microsoft building footprints
-    ``prior_from_cooccurrences``  ``image``    the authors' 4-class prior, stored / 255
-    ``_101_31_no_osm_no_build..``
+    ``prior_from_...``            ``image``    the authors' 4-class prior, stored / 255 (layer
+                                               ``prior_from_cooccurrences_101_31_no_osm_no_buildings``)
     ============================  ===========  ==============================================
 
     ``valid`` (bool ``(H, W)``) is False outside every tile and at no-data labels / NLCD.

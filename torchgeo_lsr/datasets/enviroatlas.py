@@ -76,7 +76,7 @@ _SPLIT_SUFFIX = "_tiles-debuffered"
 class EnviroAtlas(RasterSource):
     """One layer of the EnviroAtlas label super-resolution release.
 
-    The `release <https://doi.org/10.5281/zenodo.5778192>`_ accompanying Malkin et al.
+    The `release <https://doi.org/10.5281/zenodo.5778192>`__ accompanying Malkin et al.
     (2022) holds 1 m tiles of four cities (Pittsburgh PA, Durham NC, Austin TX, Phoenix AZ)
     in their UTM zones, in the layout TorchGeo's ``EnviroAtlas`` reads::
 
