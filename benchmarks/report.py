@@ -200,6 +200,25 @@ def chesapeake(data: dict[str, Any], name: str) -> list[str]:
     return lines
 
 
+def startup(data: dict[str, Any], name: str) -> list[str]:
+    """Cold start of each command: CPU and wall seconds, and over bare Python / torch."""
+    lines = [
+        f"## Command-line start-up (`{name}`)",
+        "",
+        f"Median of {data.get('runs')} cold starts each; goal: every `torchgeo-lsr` tool "
+        f"command under {data.get('goal_cpu_s')} s of CPU.",
+        "",
+        "| command | CPU s | wall s | x `python -c pass` | x `import torch` |",
+        "|---|---|---|---|---|",
+    ]
+    for command, entry in data.get("commands", {}).items():
+        lines.append(
+            f"| `{command}` | {_f(entry.get('cpu_s'), 2)} | {_f(entry.get('wall_s'), 2)} | "
+            f"{_f(entry.get('x_python'), 1)} | {_f(entry.get('x_torch'), 2)} |"
+        )
+    return [*lines, ""]
+
+
 def build(results: Path) -> str:
     out = [
         "# Benchmark results",
@@ -231,6 +250,8 @@ def build(results: Path) -> str:
             out += sample_city(
                 data, path.name, f"Raleigh Landsat, coarse labels x{data.get('factor', 8)}"
             )
+        elif kind == "startup":
+            out += startup(data, path.name)
         elif kind == "mapping":
             out += simple(
                 data,

@@ -131,3 +131,24 @@ def test_chesapeake_benchmark_protocol(
         for i in range(4)
     )
     assert result["baselines"]["majority"]["acc"] == pytest.approx(tree / total)
+
+
+def test_startup_benchmark_keys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, benchmark_module: Callable[[str], ModuleType]
+) -> None:
+    """Every command ran (help: exit 0, a bad option: exit 2); ratios recomputed from seconds."""
+    startup = benchmark_module("startup")
+    out = tmp_path / "startup.json"
+    result = startup.main(["--quick", "--skip-fit", "--out", str(out)])
+    assert json.loads(out.read_text()) == json.loads(json.dumps(result))
+    commands = result["commands"]
+    assert not any(" fit " in name for name in commands)
+    for name, entry in commands.items():
+        assert entry["exit_code"] == ([2] if "(error)" in name else [0]), name
+        assert entry["cpu_s"] >= 0
+        assert entry["wall_s"] > 0
+        bare = commands["python -c pass"]["cpu_s"]
+        if bare:
+            assert entry["x_python"] == pytest.approx(entry["cpu_s"] / bare, abs=0.01)
+    ours = [v["cpu_s"] for k, v in commands.items() if k.startswith("torchgeo-lsr ")]
+    assert result["max_cpu_s"] == max(ours)
