@@ -1,7 +1,7 @@
 """Large-raster inference, map outputs, evaluation and the one-command city map."""
 
 from .engine import QTileWriter, TileDataset, TilePredictor
-from .evaluate import Scores, confusion_matrix, evaluate_maps, scores
+from .evaluate import Scores, confusion_matrix, evaluate_maps, save_confusion, scores
 from .io import quicklook, write_class_map, write_probabilities, write_vrt
 from .predict import implicit_posterior_map, predict_tile, tile_windows
 from .run import MapConfig, map_region
@@ -18,6 +18,7 @@ __all__ = [
     "map_region",
     "predict_tile",
     "quicklook",
+    "save_confusion",
     "scores",
     "tile_windows",
     "write_class_map",

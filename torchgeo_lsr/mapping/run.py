@@ -44,7 +44,7 @@ from ..outputs import output_lock, write_json
 from ..priors.builder import PriorConfig, build_label_priors, build_region_priors
 from ..region import Region, add_region_arguments, open_region_from_args
 from .config import MapConfig, Normalization
-from .evaluate import evaluate_maps, plot_confusion
+from .evaluate import evaluate_maps, save_confusion
 from .io import quicklook, write_vrt
 from .prediction import predict_region, prior_argmax_maps
 from .training import train
@@ -182,7 +182,7 @@ def _map_region(
             result = evaluate_maps(paths, region, scheme)
             metrics[name] = {"accuracy": result.accuracy, "miou": result.miou, "iou": result.iou}
             if name == "r":
-                plot_confusion(
+                save_confusion(
                     result,
                     out / "confusion_r.png",
                     title=f"r map: accuracy {result.accuracy:.3f}, mIoU {result.miou:.3f}",
