@@ -30,7 +30,7 @@ PriorKind = Literal["nlcd", "handmade", "learned", "labels"]
 Normalize = Literal["standardize", "scale"]
 
 #: MapConfig fields that change prediction only (a change does not retrain).
-PREDICT_ONLY = frozenset({"window", "save_probs"})
+PREDICT_ONLY = frozenset({"window", "save_probs", "save_uncertainty"})
 
 
 @dataclass(frozen=True)
@@ -86,6 +86,7 @@ class MapConfig:
         precision: Lightning precision (e.g. ``32-true``, ``bf16-mixed``).
         seed: seed of initialisation and sampling.
         save_probs: also write probability rasters.
+        save_uncertainty: also write uncertainty maps: entropy of q and of r, r's max probability.
     """
 
     loss: str = "qr"
@@ -115,6 +116,7 @@ class MapConfig:
     precision: str = "32-true"
     seed: int = 0
     save_probs: bool = False
+    save_uncertainty: bool = False
 
     @property
     def scheme(self) -> ClassScheme:
