@@ -2,7 +2,14 @@
 
 from .engine import QTileWriter, TileDataset, TilePredictor
 from .evaluate import Scores, confusion_matrix, evaluate_maps, save_confusion, scores
-from .io import quicklook, write_class_map, write_probabilities, write_vrt
+from .io import (
+    quicklook,
+    uncertainty_codes,
+    write_class_map,
+    write_probabilities,
+    write_uncertainty,
+    write_vrt,
+)
 from .predict import implicit_posterior_map, predict_tile, tile_windows
 from .run import MapConfig, map_region
 
@@ -21,7 +28,9 @@ __all__ = [
     "save_confusion",
     "scores",
     "tile_windows",
+    "uncertainty_codes",
     "write_class_map",
     "write_probabilities",
+    "write_uncertainty",
     "write_vrt",
 ]
