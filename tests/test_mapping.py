@@ -253,7 +253,7 @@ class TestOutputs:
         assert legend == list(ENVIROATLAS5.names)
         assert suptitle == "tile"
 
-    def test_plot_confusion_png_through_plot(
+    def test_save_confusion_png_through_plot(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         from torchgeo_lsr.mapping import evaluate as map_evaluate
@@ -275,7 +275,7 @@ class TestOutputs:
             return real(fig, out, dpi)
 
         monkeypatch.setattr(map_evaluate, "save_figure", record)
-        out = map_evaluate.plot_confusion(s, tmp_path / "confusion.png")
+        out = map_evaluate.save_confusion(s, tmp_path / "confusion.png")
         assert out == tmp_path / "confusion.png"
         assert out.exists()
         ((texts, ticks, ylabel, suptitle),) = drawn
@@ -285,7 +285,7 @@ class TestOutputs:
         assert ticks == ["water", "trees"]
         assert ylabel == "true"
         assert suptitle == f"accuracy {s.accuracy:.3f}, mIoU {s.miou:.3f}"
-        map_evaluate.plot_confusion(s, tmp_path / "titled.png", title="run 2")
+        map_evaluate.save_confusion(s, tmp_path / "titled.png", title="run 2")
         assert drawn[-1][3] == "run 2"
 
 

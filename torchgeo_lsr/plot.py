@@ -13,6 +13,9 @@ and names from the scheme, a legend):
   validation figures of :class:`~torchgeo_lsr.trainers.LabelSuperResolutionTask`;
 * :func:`class_legend`: the legend of a scheme's classes under a figure's panels;
 * :func:`entropy` and :func:`plot_prior`: a prior and its per-pixel entropy;
+* :func:`max_probability` and :func:`plot_uncertainty`: where to trust a map, the
+  entropy of q and of r and r's max probability (the rasters of ``map
+  --save-uncertainty``);
 * :func:`plot_posterior`: ``[image] | q | r | [labels]``;
 * :func:`plot_prior_steps`: the prior recipe's steps for one window
   (:meth:`~torchgeo_lsr.priors.transform.PriorTransform.stages`);
@@ -34,7 +37,7 @@ import csv
 import math
 import os
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 from torch import Tensor
@@ -54,6 +57,7 @@ __all__ = [
     "entropy",
     "image_rgb",
     "implicit_model",
+    "max_probability",
     "palette",
     "plot_confusion",
     "plot_implicit_model",
@@ -63,6 +67,7 @@ __all__ = [
     "plot_prior_steps",
     "plot_sample",
     "plot_training_curves",
+    "plot_uncertainty",
     "prior_rgb",
 ]
 
@@ -256,6 +261,31 @@ def entropy(probs: Tensor | np.ndarray) -> np.ndarray:
     return np.where(total > 0, np.maximum(out, 0.0), 0.0)
 
 
+def max_probability(probs: Tensor | np.ndarray) -> np.ndarray:
+    """``(H, W)`` largest class probability of ``(K, H, W)`` class probabilities.
+
+    Each pixel's vector is normalised by its sum first, as in :func:`entropy`; pixels whose
+    probabilities sum to 0 (no information) get 0.
+
+    Args:
+        probs: ``(K, H, W)`` non-negative probabilities.
+
+    Returns:
+        ``(H, W)`` values in ``[1 / K, 1]`` (0 where there is no information).
+
+    Example:
+        >>> p = np.zeros((4, 1, 3)); p[:, 0, 0] = 0.25; p[2, 0, 1] = 2
+        >>> max_probability(p).tolist()  # uniform = 1 / 4, one-hot = 1, empty = 0
+        [[0.25, 1.0, 0.0]]
+    """
+    p = _array(probs).astype(float)
+    if p.ndim != 3:
+        raise ValueError(f"max_probability: expected (K, H, W) probabilities, got {p.shape}")
+    total = p.sum(axis=0)
+    out: np.ndarray = np.where(total > 0, p.max(axis=0) / np.where(total > 0, total, 1), 0.0)
+    return out
+
+
 def _figure(
     n: int, width: float = 3.2, height: float = 3.4, ncols: int | None = None
 ) -> tuple[Figure, list[Axes]]:
@@ -350,6 +380,91 @@ def plot_prior(
             ax.set_title(title)
     if legend:
         class_legend(fig, scheme)
+    if suptitle is not None:
+        fig.suptitle(suptitle)
+    return fig
+
+
+#: The layers :func:`plot_uncertainty` draws, in its order: key -> (panel title, unit).
+#: Entropies are in nats on ``[0, log K]``, the max probability on ``[0, 1]``.
+UNCERTAINTY_PANELS = {
+    "q_entropy": ("entropy of q", "nats"),
+    "r_entropy": ("entropy of r", "nats"),
+    "r_maxprob": ("max probability of r", "probability"),
+}
+
+#: The sequential colormaps of :func:`plot_uncertainty`: bright = uncertain (entropy),
+#: bright = confident (max probability).
+UNCERTAINTY_CMAPS = {"nats": "magma", "probability": "viridis"}
+
+
+def plot_uncertainty(
+    layers: Mapping[str, Tensor | np.ndarray],
+    scheme: ClassScheme | int,
+    *,
+    axes: Sequence[Axes] | None = None,
+    show_titles: bool = True,
+    suptitle: str | None = None,
+) -> Figure:
+    """Where to trust a map: per-pixel entropy of q and of r, and r's max probability.
+
+    Example (``q``, ``r``: ``(K, H, W)`` probabilities)::
+
+        plot_uncertainty(
+            {"q_entropy": entropy(q), "r_entropy": entropy(r), "r_maxprob": max_probability(r)},
+            scheme,
+        )
+
+    Args:
+        layers: :data:`UNCERTAINTY_PANELS` key -> ``(H, W)`` (or ``(1, H, W)``) map in its
+            unit: an entropy in nats (:func:`entropy`), a max probability in ``[0, 1]``
+            (:func:`max_probability`); drawn in :data:`UNCERTAINTY_PANELS` order, absent
+            keys left out.
+        scheme: the classes (or their count K): entropies are drawn on ``[0, log K]``.
+        axes: draw into these axes, one per layer (e.g. a row of a larger figure, as
+            :func:`~torchgeo_lsr.mapping.quicklook` does), instead of a new figure.
+        show_titles: the :data:`UNCERTAINTY_PANELS` title over each panel.
+        suptitle: a title over the figure.
+
+    Returns:
+        The figure. Each layer's axis shows its ``(H, W)`` map with a sequential colormap
+        (:data:`UNCERTAINTY_CMAPS`) on ``[0, log K]`` (entropy) or ``[0, 1]`` (max
+        probability) and has a colorbar labelled with the unit (``"nats (log K = ...)"``
+        or ``"probability"``); a new figure holds the layer axes first, then the colorbars.
+
+    Raises:
+        ValueError: on no layers, an unknown key, or ``axes`` of another length.
+    """
+    unknown = sorted(set(layers) - set(UNCERTAINTY_PANELS))
+    if unknown or not layers:
+        raise ValueError(
+            f"plot_uncertainty: layers {unknown or 'none'}; expected some of "
+            f"{list(UNCERTAINTY_PANELS)}"
+        )
+    keys = [name for name in UNCERTAINTY_PANELS if name in layers]
+    k = scheme if isinstance(scheme, int) else len(scheme)
+    if axes is None:
+        fig, targets = _figure(len(keys), width=3.6)
+    else:
+        targets = list(axes)
+        if len(targets) != len(keys):
+            raise ValueError(f"plot_uncertainty: {len(keys)} layers for {len(targets)} axes")
+        fig = cast("Figure", targets[0].figure)
+    for ax, key in zip(targets, keys, strict=True):
+        title, unit = UNCERTAINTY_PANELS[key]
+        top = math.log(k) if unit == "nats" else 1.0
+        im = ax.imshow(
+            _plane(layers[key], key),
+            cmap=UNCERTAINTY_CMAPS[unit],
+            vmin=0.0,
+            vmax=top,
+            interpolation="nearest",
+        )
+        label = f"nats (log {k} = {top:.2f})" if unit == "nats" else unit
+        fig.colorbar(im, ax=ax, label=label, shrink=0.8)
+        ax.axis("off")
+        if show_titles:
+            ax.set_title(title)
     if suptitle is not None:
         fig.suptitle(suptitle)
     return fig

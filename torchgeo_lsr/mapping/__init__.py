@@ -7,8 +7,15 @@ from .._lazy import lazy_exports
 if TYPE_CHECKING:
     from .config import MapConfig
     from .engine import QTileWriter, TileDataset, TilePredictor
-    from .evaluate import Scores, confusion_matrix, evaluate_maps, scores
-    from .io import quicklook, write_class_map, write_probabilities, write_vrt
+    from .evaluate import Scores, confusion_matrix, evaluate_maps, save_confusion, scores
+    from .io import (
+        quicklook,
+        uncertainty_codes,
+        write_class_map,
+        write_probabilities,
+        write_uncertainty,
+        write_vrt,
+    )
     from .predict import implicit_posterior_map, predict_tile, tile_windows
     from .run import map_region
 
@@ -24,10 +31,13 @@ __all__ = [
     "map_region",
     "predict_tile",
     "quicklook",
+    "save_confusion",
     "scores",
     "tile_windows",
+    "uncertainty_codes",
     "write_class_map",
     "write_probabilities",
+    "write_uncertainty",
     "write_vrt",
 ]
 

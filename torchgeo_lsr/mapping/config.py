@@ -50,7 +50,7 @@ Accelerator = Literal["auto", "cpu", "gpu", "cuda", "mps", "tpu"]
 Precision = Literal["32-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-true"]
 
 #: MapConfig fields that change prediction only (a change does not retrain).
-PREDICT_ONLY = frozenset({"window", "save_probs"})
+PREDICT_ONLY = frozenset({"window", "save_probs", "save_uncertainty"})
 
 
 @dataclass(frozen=True)
@@ -122,6 +122,7 @@ class MapConfig:
         precision: Lightning precision (``32-true``, ``bf16-mixed``, ...).
         seed: seed of initialisation and sampling.
         save_probs: also write probability rasters.
+        save_uncertainty: also write uncertainty maps: entropy of q and of r, r's max probability.
     """
 
     loss: LossName = "qr"
@@ -155,6 +156,7 @@ class MapConfig:
     precision: Precision = "32-true"
     seed: int = 0
     save_probs: bool = False
+    save_uncertainty: bool = False
 
     @property
     def scheme(self) -> ClassScheme:

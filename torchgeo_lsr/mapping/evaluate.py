@@ -32,8 +32,8 @@ __all__ = [
     "Scores",
     "confusion_matrix",
     "evaluate_maps",
-    "plot_confusion",
     "run_evaluation",
+    "save_confusion",
     "scores",
 ]
 
@@ -49,9 +49,12 @@ class Scores:
         confusion: ``confusion[t][p]`` = pixels of true class ``t`` predicted ``p``.
         pixels: number of scored pixels.
         classes: class names.
-        coverage: scored pixels / pixels with a class in the maps (1.0 when the labels
-            cover every mapped pixel; less when they are shifted, smaller or have gaps).
-        notes: what a reader of the figures should know (partial cover, coarser labels).
+        coverage: scored pixels / pixels with a class in the maps: the fraction of the
+            maps' valid pixels that have a label (1.0 when the labels cover every mapped
+            pixel; less when they are shifted, smaller or have gaps; never 0, which
+            :func:`evaluate_maps` refuses).
+        notes: what a reader of the figures should know, one line each (partial cover,
+            coarser labels); ``torchgeo-lsr evaluate`` prints them as warnings.
     """
 
     accuracy: float
@@ -105,7 +108,15 @@ def evaluate_maps(
         label_scheme: how the labels are coded; None = the region's own (``enviroatlas``
             for label files).
 
-    Labels are read onto each prediction's grid (nearest), so any CRS works.
+    Labels are read onto each prediction's grid (nearest), so any CRS works. Only pixels
+    with a class in both the map and the labels are scored; when that is some but not all
+    of the maps' valid pixels, ``coverage`` says what fraction and the first of ``notes``
+    says so in one line (no exception, no :mod:`warnings` warning: the caller decides).
+
+    Raises:
+        ValueError: naming the files, when the maps and labels share no valid pixel (their
+            footprints do not overlap, or where they do, one of them holds no class), or a
+            label file cannot be read.
     """
     scheme = get_scheme(scheme) if isinstance(scheme, str) else scheme
     preds = list_rasters(predictions, "predictions")
@@ -117,12 +128,14 @@ def evaluate_maps(
         coding = label_scheme or "enviroatlas"
     total = np.zeros((len(scheme), len(scheme)), dtype=np.int64)
     mapped = 0
+    overlapping = False  # some pair's footprints intersect
     notes = []
     for pred_path, label_path in zip(preds, labs, strict=True):
         grid = Grid.of_raster(pred_path)
         with rasterio.open(pred_path) as src:
             pred = src.read(1)
         with rasterio.open(label_path) as src:
+            overlapping = overlapping or _footprints_meet(src, grid)
             if src.crs == grid.crs and max(src.res) > 1.01 * max(
                 abs(grid.transform.a), abs(grid.transform.e)
             ):
@@ -134,22 +147,57 @@ def evaluate_maps(
         total += confusion_matrix(target, pred, len(scheme))
         mapped += int(((pred >= 0) & (pred < len(scheme))).sum())
     result = scores(total, scheme.names)
-    result.coverage = result.pixels / mapped if mapped else 0.0
-    if 0 < result.coverage < 0.999:
+    if result.pixels == 0:
+        why = (
+            f"where they overlap, the maps hold no class of {scheme.name!r} or the labels "
+            f"none (are they coded as label scheme {coding!r} says?)"
+            if overlapping
+            else "their footprints do not overlap (another place, or another CRS?)"
+        )
+        raise ValueError(
+            f"maps {_named(preds)} and labels {_named(labs)} share no valid pixel: {why}"
+        )
+    result.coverage = result.pixels / mapped
+    if result.coverage < 0.999:
         notes.insert(
             0,
-            f"the labels cover {100 * result.coverage:.1f} % of the mapped pixels "
-            "(shifted, smaller or with gaps?); only the overlap is scored",
+            f"the labels cover {100 * result.coverage:.1f} % of the maps' valid pixels "
+            f"({result.pixels} of {mapped} px; shifted, smaller or with gaps?); only the "
+            "overlap is scored",
         )
     result.notes = notes
     return result
 
 
-def plot_confusion(result: Scores, out: Path, title: str = "") -> Path:
-    """Row-normalised confusion matrix as a PNG (rate and count in each cell).
+def _footprints_meet(src: rasterio.io.DatasetReader, grid: Grid) -> bool:
+    """Whether a label raster's footprint intersects a map's grid (in the grid's CRS)."""
+    from rasterio.warp import transform_bounds
 
-    Drawn by :func:`torchgeo_lsr.plot.plot_confusion`; ``title`` (default: the accuracy and
-    mIoU) over the figure.
+    left, bottom, right, top = src.bounds
+    if src.crs is not None and grid.crs is not None and src.crs != grid.crs:
+        left, bottom, right, top = transform_bounds(src.crs, grid.crs, left, bottom, right, top)
+    g_left, g_bottom, g_right, g_top = rasterio.transform.array_bounds(
+        grid.height, grid.width, grid.transform
+    )
+    return bool(left < g_right and g_left < right and bottom < g_top and g_bottom < top)
+
+
+def _named(paths: Sequence[Path], most: int = 3) -> str:
+    """``a.tif``, ``a.tif, b.tif`` or ``a.tif, b.tif, c.tif and 4 more`` (each file once)."""
+    unique = list(dict.fromkeys(str(p) for p in paths))
+    shown = ", ".join(unique[:most])
+    return shown if len(unique) <= most else f"{shown} and {len(unique) - most} more"
+
+
+def save_confusion(result: Scores, out: Path, title: str = "") -> Path:
+    """Write the row-normalised confusion matrix of ``result`` as a PNG; returns ``out``.
+
+    Drawn by :func:`torchgeo_lsr.plot.plot_confusion` (rate and count in each cell) and
+    saved atomically; ``title`` (default: the accuracy and mIoU) over the figure.
+
+    .. versionchanged:: 0.3
+       Renamed from ``plot_confusion``, the name of :func:`torchgeo_lsr.plot.plot_confusion`
+       (which draws the figure).
     """
     # No matplotlib.use("Agg"): it would switch a notebook's inline backend off.
     from ..plot import plot_confusion as draw_confusion
@@ -177,24 +225,20 @@ def run_evaluation(predictions: str | os.PathLike[str], options: EvaluateConfig)
     """``torchgeo-lsr evaluate``'s work: score, warn, write, print; the exit status.
 
     Raises:
-        ValueError: if the maps and the labels share no valid pixel.
+        ValueError: if the maps and the labels share no valid pixel
+            (:func:`evaluate_maps`).
     """
     labels: Region | Path = Path(options.labels)
     if Region.is_region(options.labels):
         labels = Region.open(options.labels)
     result = evaluate_maps(predictions, labels, options.classes, options.label_scheme)
-    if result.pixels == 0:
-        raise ValueError(
-            f"{predictions} and {options.labels} share no valid pixel (do they "
-            "overlap? are the labels coded as --label-scheme says?)"
-        )
     for note in result.notes:
         print(f"torchgeo-lsr evaluate: warning: {note}", file=sys.stderr)
     if options.out:
         out = Path(options.out)
         metrics = {k: _strict(v) for k, v in asdict(result).items()}
         write_json(out / "metrics.json", metrics)  # strict JSON: no bare NaN
-        plot_confusion(result, out / "confusion.png")
+        save_confusion(result, out / "confusion.png")
     per_class = ", ".join(
         f"{n} {v:.3f}" if v is not None else f"{n} -"
         for n, v in zip(result.classes, result.iou, strict=True)

@@ -1,4 +1,4 @@
-"""Map outputs: class-map COGs, probability rasters, a VRT mosaic and a quicklook.
+"""Map outputs: class-map COGs, probability rasters, uncertainty COGs, a VRT mosaic, a quicklook.
 
 Every file is written through :func:`torchgeo_lsr.outputs.atomic_output`: under a
 temporary name, read back and checked, then renamed, so no half-written file ever sits
@@ -9,26 +9,120 @@ under a final name (a full disk is a :class:`~torchgeo_lsr.outputs.WriteError`).
 
 from __future__ import annotations
 
+import math
 import os
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, Literal
 from xml.sax.saxutils import escape
 
 import numpy as np
 import rasterio
 import rasterio.shutil
 from rasterio.enums import Resampling
+from torch import Tensor
 
 from ..classes import ClassScheme
 from ..datasets.grid import Grid
 from ..formats import SCALE_TAG, prior_scale
 from ..outputs import atomic_output, raster_check, save_figure, write_text
 
-__all__ = ["NODATA", "quicklook", "write_class_map", "write_probabilities", "write_vrt"]
+__all__ = [
+    "ENTROPY_SCALE_TAG",
+    "NODATA",
+    "UNCERTAINTY_LAYERS",
+    "UNCERTAINTY_TAG",
+    "quicklook",
+    "uncertainty_codes",
+    "write_class_map",
+    "write_probabilities",
+    "write_uncertainty",
+    "write_vrt",
+]
 
 #: Class-map value for pixels without a prediction.
 NODATA = 255
+
+Quantity = Literal["entropy", "maxprob"]
+
+#: The uncertainty rasters of ``map --save-uncertainty`` (``uncertainty/<layer>/<tile>.tif``):
+#: layer -> (the probabilities it is computed from, the quantity). The keys are those of
+#: :data:`torchgeo_lsr.plot.UNCERTAINTY_PANELS`.
+UNCERTAINTY_LAYERS: dict[str, tuple[Literal["q", "r"], Quantity]] = {
+    "q_entropy": ("q", "entropy"),
+    "r_entropy": ("r", "entropy"),
+    "r_maxprob": ("r", "maxprob"),
+}
+
+#: GeoTIFF tag of an uncertainty raster: its layer (a :data:`UNCERTAINTY_LAYERS` key).
+UNCERTAINTY_TAG = "LSR_UNCERTAINTY"
+#: GeoTIFF tag of an entropy raster: what a stored value is multiplied by to read nats,
+#: ``"log(K)/255"`` (a max-probability raster carries :data:`~torchgeo_lsr.formats.SCALE_TAG`
+#: ``"1/255"`` instead, as probability rasters do).
+ENTROPY_SCALE_TAG = "LSR_ENTROPY_SCALE"
+
+#: Values (classes x pixels) turned into uncertainty at a time: :func:`uncertainty_codes`
+#: works through a tile in bands of rows this size, so its float64 work arrays stay small.
+UNCERTAINTY_WINDOW = 1 << 21
+
+
+def _write_cog(
+    path: Path,
+    data: np.ndarray,
+    grid: Grid,
+    *,
+    description: str,
+    tags: dict[str, str],
+    overview_resampling: str,
+    nodata: int | None = None,
+    colormap: dict[int, tuple[int, int, int, int]] | None = None,
+    scale: float | None = None,
+    unit: str | None = None,
+) -> Path:
+    """Write a one-band uint8 ``(H, W)`` raster on ``grid`` as a Cloud-Optimised GeoTIFF.
+
+    Written as a plain GeoTIFF (band description, tags, optional nodata, colour table and
+    GDAL band scale and unit), copied to a deflate COG with overviews by
+    ``overview_resampling``, read back and published (:func:`atomic_output`).
+    """
+    if data.shape != grid.shape:
+        raise ValueError(f"{path.name}: array {data.shape} does not match its grid {grid.shape}")
+    data = data.astype(np.uint8)
+    with atomic_output(path, raster_check(data, name=path)) as partial:
+        plain = partial.with_name(partial.name.removesuffix(".partial") + "-plain.partial")
+        try:
+            with rasterio.open(
+                plain,
+                "w",
+                driver="GTiff",
+                width=grid.width,
+                height=grid.height,
+                count=1,
+                dtype="uint8",
+                crs=grid.crs,
+                transform=grid.transform,
+                nodata=nodata,
+            ) as dst:
+                dst.write(data, 1)
+                if colormap is not None:
+                    dst.write_colormap(1, colormap)
+                dst.update_tags(**tags)
+                dst.set_band_description(1, description)
+                if scale is not None:
+                    dst.scales, dst.offsets = (scale,), (0.0,)
+                if unit is not None:
+                    dst.units = (unit,)
+            rasterio.shutil.copy(
+                plain,
+                partial,
+                driver="COG",
+                compress="deflate",
+                overview_resampling=overview_resampling,
+            )
+        finally:
+            plain.unlink(missing_ok=True)
+    return path
 
 
 def write_class_map(
@@ -54,38 +148,31 @@ def write_class_map(
         raise ValueError(f"class map {classes.shape} does not match its grid {grid.shape}")
     colormap = {i: (*rgb, 255) for i, rgb in enumerate(scheme.colors)}
     colormap[NODATA] = (0, 0, 0, 0)
-    data = classes.astype(np.uint8)
-    with atomic_output(path, raster_check(data, name=path)) as partial:
-        plain = partial.with_name(partial.name.removesuffix(".partial") + "-plain.partial")
-        try:
-            with rasterio.open(
-                plain,
-                "w",
-                driver="GTiff",
-                width=grid.width,
-                height=grid.height,
-                count=1,
-                dtype="uint8",
-                crs=grid.crs,
-                transform=grid.transform,
-                nodata=NODATA,
-            ) as dst:
-                dst.write(data, 1)
-                dst.write_colormap(1, colormap)
-                dst.update_tags(
-                    CLASS_NAMES=",".join(scheme.names), CLASS_SCHEME=scheme.name, **(tags or {})
-                )
-                dst.set_band_description(1, "class")
-            rasterio.shutil.copy(
-                plain, partial, driver="COG", compress="deflate", overview_resampling="nearest"
-            )
-        finally:
-            plain.unlink(missing_ok=True)
-    return path
+    names = {"CLASS_NAMES": ",".join(scheme.names), "CLASS_SCHEME": scheme.name}
+    return _write_cog(
+        path,
+        classes,
+        grid,
+        description="class",
+        tags=names | (tags or {}),
+        overview_resampling="nearest",
+        nodata=NODATA,
+        colormap=colormap,
+    )
 
 
-def write_probabilities(path: Path, probs: np.ndarray, grid: Grid, scheme: ClassScheme) -> Path:
-    """Write ``(K, H, W)`` probabilities as uint8 x 255 (divide by 255 to read), tiled."""
+def write_probabilities(
+    path: Path,
+    probs: np.ndarray,
+    grid: Grid,
+    scheme: ClassScheme,
+    tags: dict[str, str] | None = None,
+) -> Path:
+    """Write ``(K, H, W)`` probabilities as uint8 x 255 (divide by 255 to read), tiled.
+
+    ``tags``: extra dataset tags (``map`` writes its key,
+    :data:`~torchgeo_lsr.formats.MAP_KEY_TAG`).
+    """
     data = np.round(np.clip(probs, 0, 1) * 255).astype(np.uint8)
     with (
         atomic_output(path, raster_check(data, name=path)) as partial,
@@ -93,8 +180,100 @@ def write_probabilities(path: Path, probs: np.ndarray, grid: Grid, scheme: Class
     ):
         dst.write(data)
         dst.descriptions = tuple(scheme.names)
-        dst.update_tags(**{SCALE_TAG: "1/255"}, CLASS_SCHEME=scheme.name)
+        dst.update_tags(**{SCALE_TAG: "1/255"}, CLASS_SCHEME=scheme.name, **(tags or {}))
     return path
+
+
+def uncertainty_codes(
+    probs: Tensor | np.ndarray, quantity: Quantity, window: int = UNCERTAINTY_WINDOW
+) -> np.ndarray:
+    """``(H, W)`` uint8 uncertainty of ``(K, H, W)`` probabilities, a band of rows at a time.
+
+    ``entropy``: ``round(255 H / log K)`` with ``H`` the entropy in nats
+    (:func:`torchgeo_lsr.plot.entropy`), so 255 = log K, a uniform distribution;
+    ``maxprob``: ``round(255 max_l p(l))`` (:func:`torchgeo_lsr.plot.max_probability`).
+    Both normalise each pixel by its sum and give 0 where it is 0.
+
+    Args:
+        probs: ``(K, H, W)`` probabilities (a tensor is read in place, not copied).
+        quantity: ``entropy`` or ``maxprob``.
+        window: at most this many values (``K`` x pixels) are converted at a time.
+
+    Example:
+        >>> p = np.zeros((4, 2, 1)); p[:, 0] = 0.25; p[0, 1] = 1
+        >>> uncertainty_codes(p, "entropy").ravel().tolist()  # uniform = log 4, one-hot = 0
+        [255, 0]
+        >>> uncertainty_codes(p, "maxprob").ravel().tolist()
+        [64, 255]
+    """
+    from ..plot import entropy, max_probability
+
+    values = probs.detach().cpu().numpy() if isinstance(probs, Tensor) else np.asarray(probs)
+    if values.ndim != 3:
+        raise ValueError(f"uncertainty: expected (K, H, W) probabilities, got {values.shape}")
+    if quantity not in ("entropy", "maxprob"):
+        raise ValueError(f"uncertainty: quantity must be 'entropy' or 'maxprob', got {quantity!r}")
+    k, height, width = values.shape
+    full = math.log(k) if k > 1 else 1.0  # one class: entropy 0 everywhere
+    out = np.empty((height, width), np.uint8)
+    rows = max(1, window // max(1, k * width))
+    for top in range(0, height, rows):
+        band = values[:, top : top + rows]
+        x = entropy(band) * (255 / full) if quantity == "entropy" else max_probability(band) * 255
+        out[top : top + rows] = np.clip(np.round(x), 0, 255).astype(np.uint8)
+    return out
+
+
+def write_uncertainty(
+    path: Path,
+    codes: np.ndarray,
+    grid: Grid,
+    layer: str,
+    scheme: ClassScheme,
+    tags: dict[str, str] | None = None,
+) -> Path:
+    """Write one :func:`uncertainty_codes` layer as a uint8 Cloud-Optimised GeoTIFF.
+
+    The scale is in the file three ways: the GDAL band scale (``src.scales[0]``: value x
+    scale = nats or probability) and unit (``nats`` or ``probability``), the tag
+    :data:`ENTROPY_SCALE_TAG` ``"log(K)/255"`` (entropy) or
+    :data:`~torchgeo_lsr.formats.SCALE_TAG` ``"1/255"`` (max probability), and the band
+    description. Overviews average.
+
+    Args:
+        path: output file.
+        codes: ``(H, W)`` uint8 from :func:`uncertainty_codes`.
+        grid: the map's grid (the class maps').
+        layer: a :data:`UNCERTAINTY_LAYERS` key (tag :data:`UNCERTAINTY_TAG`).
+        scheme: the classes (K sets the entropy scale; name tag ``CLASS_SCHEME``).
+        tags: extra dataset tags.
+
+    Returns:
+        ``path``.
+    """
+    if layer not in UNCERTAINTY_LAYERS:
+        raise ValueError(f"uncertainty layer {layer!r}: expected one of {list(UNCERTAINTY_LAYERS)}")
+    source, quantity = UNCERTAINTY_LAYERS[layer]
+    k = len(scheme)
+    extra: dict[str, Any]
+    if quantity == "entropy":
+        scale, unit = math.log(k) / 255, "nats"
+        extra = {ENTROPY_SCALE_TAG: f"log({k})/255"}
+        description = f"entropy of {source} (nats = value x log({k}) / 255)"
+    else:
+        scale, unit = 1 / 255, "probability"
+        extra = {SCALE_TAG: "1/255"}
+        description = f"max probability of {source} (value / 255)"
+    return _write_cog(
+        path,
+        codes,
+        grid,
+        description=description,
+        tags={UNCERTAINTY_TAG: layer, "CLASS_SCHEME": scheme.name, **extra, **(tags or {})},
+        overview_resampling="average",
+        scale=scale,
+        unit=unit,
+    )
 
 
 def write_vrt(paths: Sequence[Path], out: Path) -> list[Path]:
@@ -188,13 +367,17 @@ def quicklook(
     out: Path,
     max_px: int = 512,
     title: str | None = None,
+    uncertainty: dict[str, Path] | None = None,
 ) -> Path:
     """A PNG of one tile: imagery (RGB) | prior | maps, drawn as :mod:`torchgeo_lsr.plot` draws.
 
     The imagery with :func:`~torchgeo_lsr.plot.image_rgb`, the prior with
     :func:`~torchgeo_lsr.plot.prior_rgb` (class colours mixed by probability; white where
     there is no information), the class maps with :func:`~torchgeo_lsr.plot.class_rgb`
-    (nodata white), and the scheme's :func:`~torchgeo_lsr.plot.class_legend`.
+    (nodata white), and the scheme's :func:`~torchgeo_lsr.plot.class_legend`. With
+    ``uncertainty``, a second row of its layers, drawn by
+    :func:`~torchgeo_lsr.plot.plot_uncertainty` (sequential colour ramps, colorbars in
+    nats on ``[0, log K]`` and in probability on ``[0, 1]``).
 
     Args:
         imagery: the imagery tile (bands 1-3 shown as RGB, 2-98 % stretch).
@@ -204,12 +387,14 @@ def quicklook(
         out: PNG path.
         max_px: longest side of each panel.
         title: figure title.
+        uncertainty: :data:`UNCERTAINTY_LAYERS` key -> the tile's raster of that layer
+            (:func:`write_uncertainty`; read in units by its band scale).
     """
     # No matplotlib.use("Agg") here: that would switch a notebook's inline backend off.
     # Headless, matplotlib falls back to Agg by itself; the figure is saved and closed.
     import matplotlib.pyplot as plt
 
-    from ..plot import class_legend, class_rgb, image_rgb, prior_rgb
+    from ..plot import class_legend, class_rgb, image_rgb, plot_uncertainty, prior_rgb
 
     panels: list[tuple[str, np.ndarray]] = []
     image = _read_small(imagery, max_px, [1, 2, 3], nearest=False).astype(float)
@@ -221,13 +406,25 @@ def quicklook(
         panels.append(("prior", prior_rgb(p, scheme)))
     for name, path in maps.items():
         panels.append((name, class_rgb(_read_small(path, max_px, [1], nearest=True)[0], scheme)))
-    fig, axs = plt.subplots(1, len(panels), figsize=(4 * len(panels), 4.6), squeeze=False)
-    for ax, (name, img) in zip(axs[0], panels, strict=True):
+    layers = {}
+    for layer, path in (uncertainty or {}).items():
+        with rasterio.open(path) as src:
+            scale = src.scales[0]
+        layers[layer] = _read_small(path, max_px, [1], nearest=False)[0] * scale
+    rows, cols = (2 if layers else 1), max(len(panels), len(layers))
+    fig, axs = plt.subplots(rows, cols, figsize=(4 * cols, 4.6 * rows), squeeze=False)
+    for ax, (name, img) in zip(axs[0], panels, strict=False):
         ax.imshow(img, interpolation="nearest")
         ax.set_title(name)
         ax.axis("off")
+    spare = [ax for ax in axs[0][len(panels) :]]
+    if layers:
+        plot_uncertainty(layers, scheme, axes=axs[1][: len(layers)])
+        spare += list(axs[1][len(layers) :])
+    for ax in spare:
+        ax.remove()
     class_legend(fig, scheme, ncol=len(scheme))
     if title:
         fig.suptitle(title)
-    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    fig.tight_layout(rect=(0, 0.07 / rows, 1, 1))
     return save_figure(fig, out, dpi=80)

@@ -1,7 +1,9 @@
 """``map``'s prediction stage: q for every tile, then the class maps of q and r.
 
 Pass 1 predicts q for every tile through ``Trainer.predict`` (:mod:`.engine`); pass 2
-takes the region mean of q, the implicit posterior's denominator, and writes the maps.
+takes the region mean of q, the implicit posterior's denominator, and writes the maps
+(and, as configured, the probabilities and the uncertainty rasters) from the same q and r.
+Each output carries the maps' key, so a rerun writes only what is missing or stale.
 Tile-level inference (windows, the posterior of one tile) is in :mod:`.predict`.
 
 .. versionadded:: 0.1
@@ -12,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import rasterio
@@ -25,7 +27,15 @@ from ..formats import MAP_KEY_TAG, read_prior, stored_key
 from ..losses import DEFAULT_SMOOTHING
 from ..region import Region
 from .config import MapConfig, Normalization, output_key, prior_files
-from .io import NODATA, write_class_map, write_probabilities
+from .io import (
+    NODATA,
+    UNCERTAINTY_LAYERS,
+    Quantity,
+    uncertainty_codes,
+    write_class_map,
+    write_probabilities,
+    write_uncertainty,
+)
 from .predict import implicit_posterior_map
 
 __all__ = ["load_model", "predict_region", "prior_argmax_maps"]
@@ -58,6 +68,30 @@ def _weights_digest(task: Any) -> str:
 Q_MEMORY_BYTES = 2 * 1024**3
 
 
+class _Output(NamedTuple):
+    """One file pass 2 writes for a tile: where, from q or r, and what."""
+
+    path: Path
+    source: Literal["q", "r"]
+    kind: Literal["classes", "probs", "uncertainty"]
+    layer: str = ""  # an UNCERTAINTY_LAYERS key, for kind "uncertainty"
+    quantity: Quantity = "entropy"
+
+
+def _tile_outputs(out: Path, stem: str, config: MapConfig) -> list[_Output]:
+    """The files of one tile: class maps, then probabilities and uncertainty as configured."""
+    name = f"{stem}.tif"
+    files = [_Output(out / "q" / name, "q", "classes"), _Output(out / "r" / name, "r", "classes")]
+    if config.save_probs:
+        files += [_Output(out / "probs" / s / name, s, "probs") for s in ("q", "r")]
+    if config.save_uncertainty:
+        files += [
+            _Output(out / "uncertainty" / layer / name, source, "uncertainty", layer, quantity)
+            for layer, (source, quantity) in UNCERTAINTY_LAYERS.items()
+        ]
+    return files
+
+
 def predict_region(
     region: Region | str | os.PathLike[str],
     priors: Path,
@@ -67,13 +101,21 @@ def predict_region(
     progress: bool,
     norm: Normalization | None = None,
 ) -> dict[str, list[Path]] | None:
-    """Write q and r class maps (and probabilities) for every tile; returns the paths.
+    """Write q and r class maps (and probabilities, uncertainty) for every tile.
 
     Pass 1 predicts q for every tile through ``Trainer.predict`` (see :mod:`.engine`:
     under a DDP strategy each rank predicts and writes its own tiles). Pass 2, on the
-    global rank 0 only, takes the region mean of q and writes the class maps of q and r.
-    Other ranks return None. ``norm`` is that of training (default: the one the
-    checkpoint records, else as :func:`train`).
+    global rank 0 only, takes the region mean of q and writes the class maps of q and r,
+    with ``save_probs`` their probabilities (``probs/q|r/``) and with ``save_uncertainty``
+    the :data:`~torchgeo_lsr.mapping.io.UNCERTAINTY_LAYERS` (``uncertainty/<layer>/``),
+    all from the same q and r. Every file carries the maps' key
+    (:data:`~torchgeo_lsr.formats.MAP_KEY_TAG`); a file whose key matches is kept, so a
+    rerun that adds an output writes only that. Other ranks return None. ``norm`` is that
+    of training (default: the one the checkpoint records, else as :func:`train`).
+
+    Returns:
+        ``"q"`` and ``"r"`` -> the class maps, tile by tile, and with ``save_uncertainty``
+        each uncertainty layer -> its rasters; None on ranks other than 0.
     """
     from torch.utils.data import DataLoader
 
@@ -136,30 +178,37 @@ def predict_region(
             q_total += found[0]
     q_mean = (q_total / max(pixels, 1)).float()
 
-    # Pass 2: class maps of q and r (r with the region-level denominator).
+    # Pass 2: class maps of q and r (r with the region-level denominator), and the
+    # probabilities and uncertainty of the same q and r; only files without this key.
     map_key = output_key(ckpt_key, q_mean.tolist())
+    tags = {MAP_KEY_TAG: map_key}
     written: dict[str, list[Path]] = {"q": [], "r": []}
     for tile in tqdm(tiles, desc="maps", disable=not progress):
         grid = grids[tile.stem]
-        q_map, r_map = out / "q" / f"{tile.stem}.tif", out / "r" / f"{tile.stem}.tif"
-        written["q"].append(q_map)
-        written["r"].append(r_map)
-        if all(p.exists() and stored_key(p, MAP_KEY_TAG) == map_key for p in (q_map, r_map)) and (
-            not config.save_probs or (out / "probs" / "r" / f"{tile.stem}.tif").exists()
-        ):
+        files = _tile_outputs(out, tile.stem, config)
+        for f in files:
+            if f.kind != "probs":
+                written.setdefault(f.layer or f.source, []).append(f.path)
+        stale = [f for f in files if stored_key(f.path, MAP_KEY_TAG) != map_key]
+        if not stale:
             continue
         codes = held[tile.stem] if in_memory else read_q_tile(work / f"{tile.stem}.tif")
-        q = dequantize(codes)
-        with rasterio.open(priors / f"{tile.stem}.tif") as src:
-            prior = torch.from_numpy(read_prior(src))
-        r, _ = implicit_posterior_map(q, prior, q_mean, DEFAULT_SMOOTHING)
-        for path, probs in ((q_map, q), (r_map, r)):
-            # numpy's argmax over the leading axis is ~3x faster than torch's here
-            classes = np.argmax(probs.numpy(), axis=0).astype(np.uint8)
-            write_class_map(path, classes, grid, scheme, tags={MAP_KEY_TAG: map_key})
-        if config.save_probs:
-            write_probabilities(out / "probs" / "q" / f"{tile.stem}.tif", q.numpy(), grid, scheme)
-            write_probabilities(out / "probs" / "r" / f"{tile.stem}.tif", r.numpy(), grid, scheme)
+        probs = {"q": dequantize(codes)}
+        if any(f.source == "r" for f in stale):
+            with rasterio.open(priors / f"{tile.stem}.tif") as src:
+                prior = torch.from_numpy(read_prior(src))
+            probs["r"], _ = implicit_posterior_map(probs["q"], prior, q_mean, DEFAULT_SMOOTHING)
+        for f in stale:
+            p = probs[f.source]
+            if f.kind == "classes":
+                # numpy's argmax over the leading axis is ~3x faster than torch's here
+                classes = np.argmax(p.numpy(), axis=0).astype(np.uint8)
+                write_class_map(f.path, classes, grid, scheme, tags=tags)
+            elif f.kind == "probs":
+                write_probabilities(f.path, p.numpy(), grid, scheme, tags=tags)
+            else:
+                layer = uncertainty_codes(p, f.quantity)  # window by window
+                write_uncertainty(f.path, layer, grid, f.layer, scheme, tags=tags)
     return written
 
 

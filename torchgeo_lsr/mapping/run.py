@@ -11,12 +11,19 @@ the region's statistics), predicts every tile exactly (see :mod:`.predict`), and
   :math:`\sum_j q_j(l)` is taken over the whole region (the paper's evaluation);
 * ``q.vrt``, ``r.vrt``: region mosaics; ``quicklook.png``: imagery | prior | q | r;
 * ``probs/q|r/<tile>.tif`` (with ``save_probs``): uint8 x 255 probabilities;
+* ``uncertainty/q_entropy|r_entropy|r_maxprob/<tile>.tif`` (with ``save_uncertainty``):
+  uint8 COGs on the class maps' grid of the entropy of q, the entropy of r (value x
+  log(K) / 255 = nats: 255 is a uniform distribution) and r's max probability (value / 255),
+  computed from the same q and r as the maps; each states its scale (GDAL band scale and
+  unit, tags ``LSR_ENTROPY_SCALE`` or ``LSR_SCALE``), and ``quicklook.png`` gets a row
+  of them with colour ramps (see :func:`~torchgeo_lsr.plot.plot_uncertainty`);
 * ``summary.json``: parameters, versions, timings, the normalisation and, when the region
   has labels, the accuracy and mIoU of q, r and the prior's argmax.
 
 Every stage can be interrupted and rerun: priors and maps carry keys of their inputs
 and are reused when they match, training resumes from ``checkpoints/last.ckpt``, and no
-file is ever half-written under its final name.
+file is ever half-written under its final name. Rerunning with ``save_probs`` or
+``save_uncertainty`` newly set retrains nothing and writes only the missing rasters.
 
 .. versionadded:: 0.1
 """
@@ -41,8 +48,8 @@ from ..outputs import output_lock, write_json
 from ..priors.builder import build_label_priors, build_region_priors
 from ..region import Region
 from .config import MapConfig, Normalization
-from .evaluate import evaluate_maps, plot_confusion
-from .io import quicklook, write_vrt
+from .evaluate import evaluate_maps, save_confusion
+from .io import UNCERTAINTY_LAYERS, quicklook, write_vrt
 from .prediction import predict_region, prior_argmax_maps
 from .training import train
 
@@ -150,6 +157,7 @@ def _map_region(
     for name in ("q", "r"):
         write_vrt(maps[name], out / f"{name}.vrt")
     first = region.images[0]
+    layers = [name for name in UNCERTAINTY_LAYERS if name in maps]
     quicklook(
         first,
         priors / f"{first.stem}.tif",
@@ -157,7 +165,13 @@ def _map_region(
         scheme,
         out / "quicklook.png",
         title=f"{region.name}: {first.stem}",
+        uncertainty={name: maps[name][0] for name in layers},
     )
+    outputs: dict[str, Any] = {"q": "q.vrt", "r": "r.vrt", "quicklook": "quicklook.png"}
+    if config.save_probs:
+        outputs["probs"] = {name: f"probs/{name}/" for name in ("q", "r")}
+    if layers:
+        outputs["uncertainty"] = {name: f"uncertainty/{name}/" for name in layers}
     summary: dict[str, Any] = {
         "region": str(region.root),
         "layout": region.layout,
@@ -168,7 +182,7 @@ def _map_region(
         "normalization": dataclasses.asdict(norm),
         "versions": _versions(),
         "timings_s": timer.times,
-        "outputs": {"q": "q.vrt", "r": "r.vrt", "quicklook": "quicklook.png"},
+        "outputs": outputs,
     }
     if region.labels is not None:
         prior_maps = prior_argmax_maps(region, priors, out, scheme)
@@ -177,7 +191,7 @@ def _map_region(
             result = evaluate_maps(paths, region, scheme)
             metrics[name] = {"accuracy": result.accuracy, "miou": result.miou, "iou": result.iou}
             if name == "r":
-                plot_confusion(
+                save_confusion(
                     result,
                     out / "confusion_r.png",
                     title=f"r map: accuracy {result.accuracy:.3f}, mIoU {result.miou:.3f}",
