@@ -17,12 +17,12 @@ from typing import Any
 import numpy as np
 import rasterio
 import torch
-from tqdm.auto import tqdm
 
 from ..classes import ClassScheme
 from ..datasets.grid import Grid
 from ..formats import MAP_KEY_TAG, read_prior, stored_key
 from ..losses import DEFAULT_SMOOTHING
+from ..progress import Progress, lightning_progress, quiet_libraries
 from ..region import Region
 from .config import MapConfig, Normalization, output_key, prior_files
 from .io import NODATA, write_class_map, write_probabilities
@@ -58,13 +58,14 @@ def _weights_digest(task: Any) -> str:
 Q_MEMORY_BYTES = 2 * 1024**3
 
 
+@quiet_libraries()
 def predict_region(
     region: Region | str | os.PathLike[str],
     priors: Path,
     out: Path,
     checkpoint: Path,
     config: MapConfig,
-    progress: bool,
+    progress: bool | None,
     norm: Normalization | None = None,
 ) -> dict[str, list[Path]] | None:
     """Write q and r class maps (and probabilities) for every tile; returns the paths.
@@ -73,7 +74,9 @@ def predict_region(
     under a DDP strategy each rank predicts and writes its own tiles). Pass 2, on the
     global rank 0 only, takes the region mean of q and writes the class maps of q and r.
     Other ranks return None. ``norm`` is that of training (default: the one the
-    checkpoint records, else as :func:`train`).
+    checkpoint records, else as :func:`train`). ``progress`` as in
+    :mod:`torchgeo_lsr.progress`: tiles predicted (``prediction``), then tiles mapped
+    (``maps``), each done/total with an ETA, reused tiles said so.
     """
     from torch.utils.data import DataLoader
 
@@ -104,7 +107,7 @@ def predict_region(
     trainer = config.trainer(
         logger=False,
         enable_checkpointing=False,
-        enable_progress_bar=progress,
+        enable_progress_bar=False,  # the progress callback below, once the work is known
         inference_mode=True,
     )
     pixels = sum(g.height * g.width for g in grids.values())
@@ -115,7 +118,13 @@ def predict_region(
     )
     held: dict[str, torch.Tensor] = {}
     todo = [t for t in tiles if in_memory or read_q_sum(work / f"{t.stem}.tif", ckpt_key) is None]
+    reused = len(tiles) - len(todo)
+    if not todo:
+        Progress("prediction", len(tiles), reused=reused, progress=progress).close()
     if todo:
+        trainer.callbacks.extend(
+            lightning_progress("prediction", progress, unit="tiles", reused=reused)
+        )
         writer = QTileWriter(todo, work, ckpt_key, hold=held if in_memory else None)
         trainer.callbacks.append(writer)
         loader = DataLoader(TileDataset(todo), batch_size=1)
@@ -139,7 +148,8 @@ def predict_region(
     # Pass 2: class maps of q and r (r with the region-level denominator).
     map_key = output_key(ckpt_key, q_mean.tolist())
     written: dict[str, list[Path]] = {"q": [], "r": []}
-    for tile in tqdm(tiles, desc="maps", disable=not progress):
+    bar = Progress("maps", len(tiles), progress=progress)
+    for tile in tiles:
         grid = grids[tile.stem]
         q_map, r_map = out / "q" / f"{tile.stem}.tif", out / "r" / f"{tile.stem}.tif"
         written["q"].append(q_map)
@@ -147,6 +157,7 @@ def predict_region(
         if all(p.exists() and stored_key(p, MAP_KEY_TAG) == map_key for p in (q_map, r_map)) and (
             not config.save_probs or (out / "probs" / "r" / f"{tile.stem}.tif").exists()
         ):
+            bar.skip()
             continue
         codes = held[tile.stem] if in_memory else read_q_tile(work / f"{tile.stem}.tif")
         q = dequantize(codes)
@@ -160,6 +171,8 @@ def predict_region(
         if config.save_probs:
             write_probabilities(out / "probs" / "q" / f"{tile.stem}.tif", q.numpy(), grid, scheme)
             write_probabilities(out / "probs" / "r" / f"{tile.stem}.tif", r.numpy(), grid, scheme)
+        bar.update(item=tile.stem)
+    bar.close()
     return written
 
 

@@ -42,6 +42,7 @@ from ..classes import labels_to_classes
 from ..interrupt import Interrupted, graceful_signals
 from ..outputs import output_lock, write_json
 from ..priors.builder import PriorConfig, build_label_priors, build_region_priors
+from ..progress import report
 from ..region import Region, add_region_arguments, open_region_from_args
 from .config import MapConfig, Normalization
 from .evaluate import evaluate_maps, plot_confusion
@@ -78,7 +79,10 @@ def map_region(
             ``out/region``.
         out: output directory (created; rerunning into it resumes).
         config: parameters (default :class:`MapConfig`).
-        progress: show progress bars (default: when stderr is a terminal).
+        progress: False shows no progress, True shows it, None (default) decides from
+            the verbosity (:func:`torchgeo_lsr.progress.set_verbosity`): each stage's
+            done/total and ETA on stderr, a bar on a terminal, else a line every few
+            seconds.
     """
     config = config or MapConfig()
     out = Path(out)
@@ -92,7 +96,6 @@ def _map_region(
     config: MapConfig,
     progress: bool | None,
 ) -> dict[str, Any]:
-    show = sys.stderr.isatty() if progress is None else progress
     timer = _Timer()
     t0 = time.perf_counter()
     if region is None:
@@ -100,7 +103,7 @@ def _map_region(
 
         city = out / "region"
         if not (city / "city.json").exists():
-            make_sample_city(city, seed=config.seed, overwrite=city.exists(), progress=show)
+            make_sample_city(city, seed=config.seed, overwrite=city.exists(), progress=progress)
         timer("sample_city_s", t0)
         region = city
     region, scheme = Region.open(region), config.scheme  # the scheme, resolved once
@@ -134,20 +137,21 @@ def _map_region(
         from ..priors.learned import apply_learned_prior
 
         apply_learned_prior(
-            config.learned_prior, region, priors, window=config.window, progress=show
+            config.learned_prior, region, priors, window=config.window, progress=progress
         )
     elif config.prior == "labels":
-        build_label_priors(region, priors, scheme)
+        labelled = build_label_priors(region, priors, scheme)
+        report("prior", _written(len(labelled.written), len(labelled.skipped)), progress)
     else:
-        build_region_priors(region, priors, prior_config, progress=show)
+        build_region_priors(region, priors, prior_config, progress=progress)
     timer("prior_s", start)
 
     start = time.perf_counter()
-    checkpoint = train(region, priors, out, config, show, norm)
+    checkpoint = train(region, priors, out, config, progress, norm)
     timer("train_s", start)
 
     start = time.perf_counter()
-    maps = predict_region(region, priors, out, checkpoint, config, show, norm)
+    maps = predict_region(region, priors, out, checkpoint, config, progress, norm)
     timer("predict_s", start)
     if maps is None:  # a DDP rank other than 0: its tiles are written, rank 0 finishes
         return {}
@@ -163,6 +167,7 @@ def _map_region(
         out / "quicklook.png",
         title=f"{region.name}: {first.stem}",
     )
+    report("outputs", "q.vrt, r.vrt, quicklook.png", progress)
     summary: dict[str, Any] = {
         "region": str(region.root),
         "layout": region.layout,
@@ -188,9 +193,16 @@ def _map_region(
                     title=f"r map: accuracy {result.accuracy:.3f}, mIoU {result.miou:.3f}",
                 )
         summary["metrics"] = metrics
+        report("outputs", "scores of q, r, prior_argmax; confusion_r.png", progress)
     timer("total_s", t0)
     write_json(out / "summary.json", summary)
     return summary
+
+
+def _written(written: int, skipped: int) -> str:
+    """What the label prior stage did (it has no bar: one-hot priors are quick)."""
+    total = written + skipped
+    return f"{total}/{total} tiles reused" if not written else f"{written}/{total} tiles written"
 
 
 def _versions() -> dict[str, str]:
