@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -350,11 +351,21 @@ def _srun(monkeypatch: pytest.MonkeyPatch) -> None:
     slurm.SLURMEnvironment._validate_srun_used()
 
 
+def _default_logger(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lightning.pytorch import Trainer
+    from lightning.pytorch.trainer.connectors.logger_connector import logger_connector
+
+    logger_connector.warning_cache.clear()  # it says each message once per process
+    with tempfile.TemporaryDirectory() as root:
+        Trainer(logger=True, accelerator="cpu", enable_progress_bar=False, default_root_dir=root)
+
+
 SOURCES: dict[str, Callable[[pytest.MonkeyPatch], None]] = {
     "treespec": lambda mp: _pytree(),
     "many workers": _workers,
     "GPU available but not used": _gpu_not_used,
     "srun": _srun,
+    "tensorboardX": _default_logger,
 }
 
 

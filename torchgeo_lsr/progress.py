@@ -551,6 +551,12 @@ LIBRARY_WARNINGS: tuple[tuple[str, type[Warning], str], ...] = (
     ),
     # --accelerator cpu on a machine with a GPU is a choice
     (r"GPU available but not used", UserWarning, r"lightning\.pytorch\.trainer\.setup\Z"),
+    # a Trainer(logger=True) without TensorBoard: CSV logs, as the CLI's configs expect
+    (
+        r"Starting from v1\.9\.0, `tensorboardX` has been removed",
+        UserWarning,
+        r"lightning\.pytorch\.trainer\.connectors\.logger_connector\.logger_connector\Z",
+    ),
     (
         r"The `srun` command is available on your system but is not used",
         UserWarning,
