@@ -152,6 +152,8 @@ FORBIDDEN = {
     # the tools' option parsing answers --help before any heavy import (test_options.py)
     f"{NAME}.options": ["torch", "lightning", "torchgeo", "rasterio", f"{NAME}.datasets"],
     f"{NAME}._lazy": [f"{NAME}."],
+    # floor 1, and used by the datasets and priors: Lightning only inside its functions
+    f"{NAME}.progress": ["rasterio", "torchgeo", f"{NAME}."],
     f"{NAME}.adapters": [
         "rasterio",
         "torchgeo",

@@ -326,13 +326,24 @@ def _type_name(hint: Any) -> str:
 
 
 def parse_options(parser: ArgumentParser, argv: Sequence[str] | None = None) -> Namespace:
-    """Parse ``argv`` (None: ``sys.argv[1:]``); bad input raises :class:`OptionError`."""
+    """Parse ``argv`` (None: ``sys.argv[1:]``); bad input raises :class:`OptionError`.
+
+    ``--quiet`` / ``--verbose`` set :func:`torchgeo_lsr.progress.set_verbosity`.
+    """
     args = list(sys.argv[1:] if argv is None else argv)
     _check_config(parser, args)
     try:
-        return parser.parse_args(_normalize(parser, args))
+        parsed = parser.parse_args(_normalize(parser, args))
     except argparse.ArgumentError as err:
         raise OptionError(_one_line(parser, err)) from None
+    if "quiet" in parsed and "verbose" in parsed:
+        if parsed.quiet and parsed.verbose:
+            raise OptionError("--quiet and --verbose: choose one")
+        from . import progress
+
+        level = progress.QUIET if parsed.quiet else progress.VERBOSE if parsed.verbose else None
+        progress.set_verbosity(progress.NORMAL if level is None else level)
+    return parsed
 
 
 def run_tool(prog: str, body: Callable[[], int]) -> int:

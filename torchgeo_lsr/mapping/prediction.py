@@ -19,12 +19,12 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 import rasterio
 import torch
-from tqdm.auto import tqdm
 
 from ..classes import ClassScheme
 from ..datasets.grid import Grid
 from ..formats import MAP_KEY_TAG, read_prior, stored_key
 from ..losses import DEFAULT_SMOOTHING
+from ..progress import Progress, lightning_progress, quiet_libraries
 from ..region import Region
 from .config import MapConfig, Normalization, output_key, prior_files
 from .io import (
@@ -92,13 +92,14 @@ def _tile_outputs(out: Path, stem: str, config: MapConfig) -> list[_Output]:
     return files
 
 
+@quiet_libraries()
 def predict_region(
     region: Region | str | os.PathLike[str],
     priors: Path,
     out: Path,
     checkpoint: Path,
     config: MapConfig,
-    progress: bool,
+    progress: bool | None,
     norm: Normalization | None = None,
 ) -> dict[str, list[Path]] | None:
     """Write q and r class maps (and probabilities, uncertainty) for every tile.
@@ -116,6 +117,8 @@ def predict_region(
     Returns:
         ``"q"`` and ``"r"`` -> the class maps, tile by tile, and with ``save_uncertainty``
         each uncertainty layer -> its rasters; None on ranks other than 0.
+    ``progress`` as in :mod:`torchgeo_lsr.progress`: tiles predicted (``prediction``), then
+    tiles mapped (``maps``), each done/total with an ETA, reused tiles said so.
     """
     from torch.utils.data import DataLoader
 
@@ -146,7 +149,7 @@ def predict_region(
     trainer = config.trainer(
         logger=False,
         enable_checkpointing=False,
-        enable_progress_bar=progress,
+        enable_progress_bar=False,  # the progress callback below, once the work is known
         inference_mode=True,
     )
     pixels = sum(g.height * g.width for g in grids.values())
@@ -157,7 +160,13 @@ def predict_region(
     )
     held: dict[str, torch.Tensor] = {}
     todo = [t for t in tiles if in_memory or read_q_sum(work / f"{t.stem}.tif", ckpt_key) is None]
+    reused = len(tiles) - len(todo)
+    if not todo:
+        Progress("prediction", len(tiles), reused=reused, progress=progress).close()
     if todo:
+        trainer.callbacks.extend(
+            lightning_progress("prediction", progress, unit="tiles", reused=reused)
+        )
         writer = QTileWriter(todo, work, ckpt_key, hold=held if in_memory else None)
         trainer.callbacks.append(writer)
         loader = DataLoader(TileDataset(todo), batch_size=1)
@@ -183,7 +192,8 @@ def predict_region(
     map_key = output_key(ckpt_key, q_mean.tolist())
     tags = {MAP_KEY_TAG: map_key}
     written: dict[str, list[Path]] = {"q": [], "r": []}
-    for tile in tqdm(tiles, desc="maps", disable=not progress):
+    bar = Progress("maps", len(tiles), progress=progress)
+    for tile in tiles:
         grid = grids[tile.stem]
         files = _tile_outputs(out, tile.stem, config)
         for f in files:
@@ -191,6 +201,7 @@ def predict_region(
                 written.setdefault(f.layer or f.source, []).append(f.path)
         stale = [f for f in files if stored_key(f.path, MAP_KEY_TAG) != map_key]
         if not stale:
+            bar.skip()
             continue
         codes = held[tile.stem] if in_memory else read_q_tile(work / f"{tile.stem}.tif")
         probs = {"q": dequantize(codes)}
@@ -209,6 +220,8 @@ def predict_region(
             else:
                 layer = uncertainty_codes(p, f.quantity)  # window by window
                 write_uncertainty(f.path, layer, grid, f.layer, scheme, tags=tags)
+        bar.update(item=tile.stem)
+    bar.close()
     return written
 
 

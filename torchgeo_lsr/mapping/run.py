@@ -33,7 +33,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import platform
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +45,7 @@ import torch
 from ..classes import labels_to_classes
 from ..outputs import output_lock, write_json
 from ..priors.builder import build_label_priors, build_region_priors
+from ..progress import report
 from ..region import Region
 from .config import MapConfig, Normalization
 from .evaluate import evaluate_maps, save_confusion
@@ -82,7 +82,10 @@ def map_region(
             ``out/region``.
         out: output directory (created; rerunning into it resumes).
         config: parameters (default :class:`MapConfig`).
-        progress: show progress bars (default: when stderr is a terminal).
+        progress: False shows no progress, True shows it, None (default) decides from
+            the verbosity (:func:`torchgeo_lsr.progress.set_verbosity`): each stage's
+            done/total and ETA on stderr, a bar on a terminal, else a line every few
+            seconds.
     """
     config = config or MapConfig()
     out = Path(out)
@@ -96,7 +99,6 @@ def _map_region(
     config: MapConfig,
     progress: bool | None,
 ) -> dict[str, Any]:
-    show = sys.stderr.isatty() if progress is None else progress
     timer = _Timer()
     t0 = time.perf_counter()
     if region is None:
@@ -104,7 +106,7 @@ def _map_region(
 
         city = out / "region"
         if not (city / "city.json").exists():
-            make_sample_city(city, seed=config.seed, overwrite=city.exists(), progress=show)
+            make_sample_city(city, seed=config.seed, overwrite=city.exists(), progress=progress)
         timer("sample_city_s", t0)
         region = city
     region, scheme = Region.open(region), config.scheme  # the scheme, resolved once
@@ -136,20 +138,21 @@ def _map_region(
         from ..priors.learned import apply_learned_prior
 
         apply_learned_prior(
-            config.learned_prior, region, priors, window=config.window, progress=show
+            config.learned_prior, region, priors, window=config.window, progress=progress
         )
     elif config.prior == "labels":
-        build_label_priors(region, priors, scheme)
+        labelled = build_label_priors(region, priors, scheme)
+        report("prior", _written(len(labelled.written), len(labelled.skipped)), progress)
     else:
-        build_region_priors(region, priors, prior_config, progress=show)
+        build_region_priors(region, priors, prior_config, progress=progress)
     timer("prior_s", start)
 
     start = time.perf_counter()
-    checkpoint = train(region, priors, out, config, show, norm)
+    checkpoint = train(region, priors, out, config, progress, norm)
     timer("train_s", start)
 
     start = time.perf_counter()
-    maps = predict_region(region, priors, out, checkpoint, config, show, norm)
+    maps = predict_region(region, priors, out, checkpoint, config, progress, norm)
     timer("predict_s", start)
     if maps is None:  # a DDP rank other than 0: its tiles are written, rank 0 finishes
         return {}
@@ -172,6 +175,7 @@ def _map_region(
         outputs["probs"] = {name: f"probs/{name}/" for name in ("q", "r")}
     if layers:
         outputs["uncertainty"] = {name: f"uncertainty/{name}/" for name in layers}
+    report("outputs", "q.vrt, r.vrt, quicklook.png", progress)
     summary: dict[str, Any] = {
         "region": str(region.root),
         "layout": region.layout,
@@ -197,9 +201,16 @@ def _map_region(
                     title=f"r map: accuracy {result.accuracy:.3f}, mIoU {result.miou:.3f}",
                 )
         summary["metrics"] = metrics
+        report("outputs", "scores of q, r, prior_argmax; confusion_r.png", progress)
     timer("total_s", t0)
     write_json(out / "summary.json", summary)
     return summary
+
+
+def _written(written: int, skipped: int) -> str:
+    """What the label prior stage did (it has no bar: one-hot priors are quick)."""
+    total = written + skipped
+    return f"{total}/{total} tiles reused" if not written else f"{written}/{total} tiles written"
 
 
 def _versions() -> dict[str, str]:

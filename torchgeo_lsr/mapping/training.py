@@ -19,6 +19,7 @@ import torch
 from ..formats import stored_key
 from ..interrupt import ResumeCheckpoint, raise_if_pending
 from ..outputs import WriteError, atomic_output, write_text
+from ..progress import lightning_progress, quiet_libraries, report
 from ..region import Region, fingerprint
 from .config import (
     NORMALIZATION_KEY,
@@ -32,12 +33,13 @@ from .config import (
 __all__ = ["train"]
 
 
+@quiet_libraries()
 def train(
     region: Region | str | os.PathLike[str],
     priors: Path,
     out: Path,
     config: MapConfig,
-    progress: bool,
+    progress: bool | None,
     norm: Normalization | None = None,
 ) -> Path:
     """Train the FCN on the region's imagery and priors; returns the final checkpoint.
@@ -45,7 +47,8 @@ def train(
     Resumes from ``checkpoints/last.ckpt``; a finished run (``checkpoints/final.ckpt``
     with the same key) is reused. ``norm`` defaults to :meth:`Normalization.of` the
     region by ``config.normalize`` (and ``config.init_from``); every checkpoint written
-    records it under :data:`NORMALIZATION_KEY`.
+    records it under :data:`NORMALIZATION_KEY`. ``progress`` as in
+    :mod:`torchgeo_lsr.progress` (steps done of ``config.steps``, with an ETA).
     """
     region = Region.open(region)
     norm = norm or Normalization.of(region, config.normalize, config.init_from)
@@ -65,6 +68,7 @@ def train(
     key = output_key(options, [(p.name, stored_key(p)) for p in priors_of_tiles], norm, init)
     marker = ckpt_dir / "final.key"
     if final.exists() and marker.exists() and marker.read_text().strip() == key:
+        report("training", f"{config.steps}/{config.steps} steps reused ({final.name})", progress)
         return final
     seed_everything(config.seed, workers=True)
     epoch_batches = config.epoch_steps()
@@ -100,9 +104,11 @@ def train(
         ckpt_dir.mkdir(parents=True, exist_ok=True)
         _save_model(task, norm, final)
         write_text(marker, key)
+        report("training", "steps 0: the given network as it is", progress)
         return final
     dm.setup("fit")
     last = ckpt_dir / "last.ckpt"
+    bars = lightning_progress("training", progress)
     trainer = config.trainer(
         max_steps=config.steps,
         limit_val_batches=8,
@@ -112,10 +118,11 @@ def train(
             # last.ckpt every few steps and on SIGTERM / SIGINT, only where a rerun
             # resumes bit for bit (LSRDataModule's ResumableLoader holds the data stream)
             ResumeCheckpoint(last, every_n_steps=max(1, min(50, config.steps // 4))),
+            *bars,
         ],
         logger=_logger(out),
         enable_checkpointing=False,  # ResumeCheckpoint saves last.ckpt; final.ckpt below
-        enable_progress_bar=progress,
+        enable_progress_bar=bool(bars),
         deterministic=True,
         default_root_dir=out,
         use_distributed_sampler=False,  # LSRDataModule shards its own samplers

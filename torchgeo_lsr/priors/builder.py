@@ -29,7 +29,6 @@ import dataclasses
 import hashlib
 import math
 import os
-import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,13 +36,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from ..classes import NLCD as NLCD_SCHEME
 from ..classes import ClassScheme, LabelScheme, get_scheme, reference_cooccurrence
 from ..datasets.base import GeoSource, RasterSource
 from ..datasets.grid import Grid
 from ..formats import content_key, prior_writer, stored_key, write_prior
+from ..progress import Progress
 from ..region import (
     Region,
     fingerprint,
@@ -386,7 +385,9 @@ def build_region_priors(
             Chesapeake CVPR release (every tile; open a :class:`Region` to select).
         out_dir: where to write the priors.
         config: prior parameters (default :class:`PriorConfig`).
-        progress: show a progress bar (default: when stderr is a terminal).
+        progress: False shows no progress, True shows it, None decides from the
+            verbosity (:mod:`torchgeo_lsr.progress`): tiles done/total with an ETA,
+            reused tiles said so.
 
     Returns:
         :class:`PriorReport` with the written and skipped files and the matrix used.
@@ -409,13 +410,17 @@ def build_region_priors(
                 f"{tile}: no NLCD file of {region.root} overlaps this tile "
                 f"({grid.bounds} in {grid.crs}); the NLCD must cover the imagery"
             )
-    total = sum(math.prod(Grid.of_raster(t).shape) for t, _, _ in todo)
-    show = sys.stderr.isatty() if progress is None else progress
-    with tqdm(total=total, unit="px", unit_scale=True, desc="prior", disable=not show) as bar:
+    done = len(report.skipped)
+    with Progress("prior", done + len(todo), "tiles", reused=done, progress=progress) as bar:
         for tile, out, key in todo:
-            bar.set_postfix_str(tile.name)
-            build_tile_prior(tile, out, nlcd, matrix, config, aux, key, bar.update)
+            pixels = math.prod(Grid.of_raster(tile).shape)  # windows: fractions of a tile
+
+            def windows(n: int, pixels: int = pixels, name: str = tile.name) -> None:
+                bar.update(n / pixels, item=name)
+
+            build_tile_prior(tile, out, nlcd, matrix, config, aux, key, windows)
             report.written.append(out)
+            bar.update_to(done + len(report.written))
     return report
 
 

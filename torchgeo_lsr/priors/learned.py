@@ -22,7 +22,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
-import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -31,7 +30,6 @@ import numpy as np
 import rasterio
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
 
 from ..checkpoints import read_checkpoint
 from ..classes import get_scheme
@@ -40,6 +38,7 @@ from ..datasets.grid import Grid
 from ..datasets.warping import warp_to_grid
 from ..formats import prior_scale, prior_writer
 from ..losses import DEFAULT_SMOOTHING, prior_nll
+from ..progress import Progress, quiet_libraries
 from ..region import Region, fingerprint, read_label_file
 from .builder import (
     PriorConfig,
@@ -325,6 +324,7 @@ def _write_tile(
             dst.write(probs.float().cpu().numpy(), win)
 
 
+@quiet_libraries()
 def apply_learned_prior(
     checkpoint: str | os.PathLike[str],
     region: Region | str | os.PathLike[str],
@@ -358,7 +358,8 @@ def apply_learned_prior(
         eps: additive smoothing of the output (paper: 1e-4).
         window: processing window side in pixels.
         device: where to run the network.
-        progress: show a progress bar (default: when stderr is a terminal).
+        progress: False shows no progress, True shows it, None decides from the
+            verbosity (:mod:`torchgeo_lsr.progress`).
 
     Returns:
         :class:`~torchgeo_lsr.priors.builder.PriorReport` of written and skipped files.
@@ -403,8 +404,12 @@ def apply_learned_prior(
     sources = fingerprint(region.input_files(aux_config.aux, aux_config.cooccurrence == "estimate"))
     report = PriorReport(matrix=inputs.matrix.double().numpy())
     todo = plan_tiles(paths, Path(out_dir), [params, sources], report)
-    show = sys.stderr.isatty() if progress is None else progress
-    for tile, out, key in tqdm(todo, desc="learned prior", unit="tile", disable=not show):
-        _write_tile(task, inputs, tile, out, key, window, eps, device)
-        report.written.append(out)
+    done = len(report.skipped)
+    with Progress(
+        "learned prior", done + len(todo), "tiles", reused=done, progress=progress
+    ) as bar:
+        for tile, out, key in todo:
+            _write_tile(task, inputs, tile, out, key, window, eps, device)
+            report.written.append(out)
+            bar.update(item=tile.name)
     return report

@@ -10,7 +10,6 @@ import json
 import math
 import os
 import shutil
-import sys
 import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
@@ -22,10 +21,10 @@ import rasterio
 import shapely
 from shapely.geometry import Polygon, box
 from shapely.geometry.base import BaseGeometry
-from tqdm.auto import tqdm
 
 from ..classes import ENVIROATLAS, ENVIROATLAS5, ENVIROATLAS_TO_ENVIROATLAS5, NLCD, NLCD_FILL
 from ..outputs import write_text
+from ..progress import Progress
 from .layout import NAIP_CRS, NLCD_CRS, Layout, naip_names
 from .materials import MATERIAL_CODE
 from .scene import Scene, draw_scene
@@ -108,7 +107,8 @@ def make_sample_city(
         size: tile side in pixels (1 m), at least 64.
         overwrite: replace an existing non-empty ``out_dir`` (atomically: the region is
             generated next to it, then swapped in).
-        progress: show a progress bar; None shows it when stderr is a terminal.
+        progress: False shows no progress, True shows it, None decides from the
+            verbosity (:mod:`torchgeo_lsr.progress`).
 
     Returns:
         The paths written and the scene's ground-truth statistics.
@@ -169,12 +169,10 @@ def _generate(
     """
     rng = np.random.default_rng(seed)
     layout = Layout.grid(tiles, size)
-    show = sys.stderr.isatty() if progress is None else progress
-    bar = tqdm(total=tiles + 4, desc="sample city", unit="step", disable=not show)
+    bar = Progress("sample city", tiles + 4, "steps", progress=progress)
 
     def step(what: str) -> None:
-        bar.set_postfix_str(what)
-        bar.update()
+        bar.update(item=what)
 
     shifts = {
         "osm": _misregistration(rng, 2, 5),
