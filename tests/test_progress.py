@@ -415,3 +415,22 @@ def test_importing_progress_does_not_import_lightning() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
     ).stdout
     assert found.strip() == "False"
+
+
+# ------------------------------------------------------------------ the stages
+def test_sample_city_and_prior_report_done_total_and_reuse(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from torchgeo_lsr.priors.builder import PriorConfig, build_region_priors
+    from torchgeo_lsr.sample_city import make_sample_city
+
+    city = make_sample_city(tmp_path / "city", tiles=2, size=64, progress=True)
+    assert re.fullmatch(r"sample city: 7/7 steps in 0:\d\d, .*\n", capsys.readouterr().err)
+    config = PriorConfig(window=32, sigma=4)
+    build_region_priors(city.root, tmp_path / "prior", config, progress=None)
+    assert re.fullmatch(r"prior: 2/2 tiles in 0:\d\d, .*\n", capsys.readouterr().err)
+    build_region_priors(city.root, tmp_path / "prior", config, progress=None)
+    assert capsys.readouterr().err == "prior: 2/2 tiles reused\n"
+    with verbosity(QUIET):
+        build_region_priors(city.root, tmp_path / "prior", config)
+    assert capsys.readouterr().err == ""

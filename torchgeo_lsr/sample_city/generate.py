@@ -169,7 +169,7 @@ def _generate(
     """
     rng = np.random.default_rng(seed)
     layout = Layout.grid(tiles, size)
-    bar = Progress("sample city", tiles + 4, "steps", progress=progress)
+    bar = Progress("sample city", tiles + 5, "steps", progress=progress)  # as step() is called
 
     def step(what: str) -> None:
         bar.update(item=what)
