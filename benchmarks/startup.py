@@ -44,8 +44,15 @@ COMMANDS: dict[str, list[str]] = {
     "torchgeo-lsr prior --help": [*CLI, "prior", "--help"],
     "torchgeo-lsr evaluate --help": [*CLI, "evaluate", "--help"],
     "torchgeo-lsr sample-city --help": [*CLI, "sample-city", "--help"],
-    "torchgeo-lsr map --bogus (error)": [*CLI, "map", "--out", "x", "--bogus", "1"],
-    "torchgeo-lsr prior --bogus (error)": [*CLI, "prior", "--out", "x", "--bogus", "1"],
+    "torchgeo-lsr map, a misspelled option (error)": [*CLI, "map", "--out", "x", "--bogus", "1"],
+    "torchgeo-lsr prior, a misspelled option (error)": [
+        *CLI,
+        "prior",
+        "--out",
+        "x",
+        "--bogus",
+        "1",
+    ],
     "torchgeo-lsr fit --help": [*CLI, "fit", "--help"],
     # the reference for the Lightning subcommands: TorchGeo's own CLI
     "torchgeo fit --help": [

@@ -110,7 +110,7 @@ def _fit_options() -> frozenset[str]:
     from torchgeo_lsr.datamodules import LearnedPriorDataModule, LSRDataModule
     from torchgeo_lsr.trainers import LabelSuperResolutionTask, LearnedPriorTask
 
-    options = {"--config", "--print_config", "--ckpt_path"}
+    options = {"--help", "--config", "--print_config", "--ckpt_path"}
     for prefix, classes in (
         ("data", (LSRDataModule, LearnedPriorDataModule)),
         ("model", (LabelSuperResolutionTask, LearnedPriorTask)),

@@ -40,16 +40,9 @@ OURS = [
 
 def run_map(city: Path, out: Path, *extra: str, verbosity: int | None = None) -> tuple[str, str]:
     """Run ``map`` as a subprocess without a terminal; returns (stdout, stderr)."""
-    argv = ["map", str(city), "--out", str(out), *TINY, *extra]
-    if verbosity is None:
-        command = [sys.executable, "-m", "torchgeo_lsr", *argv]
-    else:  # the verbosity the CLI's --quiet / --verbose set, through the Python API
-        code = (
-            "import sys\nfrom torchgeo_lsr.progress import set_verbosity\n"
-            f"set_verbosity({verbosity})\n"
-            "from torchgeo_lsr.cli import main\nsys.exit(main(sys.argv[1:]))\n"
-        )
-        command = [sys.executable, "-c", code, *argv]
+    flag = {None: [], 0: ["--quiet"], 1: [], 2: ["--verbose"]}[verbosity]
+    argv = ["map", str(city), "--out", str(out), *TINY, *extra, *flag]
+    command = [sys.executable, "-m", "torchgeo_lsr", *argv]
     env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     done = subprocess.run(

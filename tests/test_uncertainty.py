@@ -235,7 +235,6 @@ class TestResume:
         changed = sorted(n for n in before if after.get(n) != before[n])
         # prior_argmax/ is the baseline map, rewritten on every run that scores (unchanged)
         assert [n for n in changed if not n.startswith("prior_argmax/")] == []
-        assert rerun["summary"]["timings_s"]["train_s"] < 1.0
 
     def test_a_missing_raster_alone_is_written_again(
         self, city: Path, rerun: dict[str, Any], tmp_path: Path, on_disk: None
@@ -290,7 +289,6 @@ class TestResume:
         assert checkpoint.stat().st_mtime_ns == stamp, "the network was trained again"
         summary = json.loads((out / "summary.json").read_text())
         assert summary["config"]["save_uncertainty"] is True
-        assert summary["timings_s"]["train_s"] < 1.0
         for tile in _tiles(city):
             for layer in LAYERS:
                 assert (out / "uncertainty" / layer / tile.name).exists()

@@ -111,7 +111,7 @@ def evaluate_maps(
     Labels are read onto each prediction's grid (nearest), so any CRS works. Only pixels
     with a class in both the map and the labels are scored; when that is some but not all
     of the maps' valid pixels, ``coverage`` says what fraction and the first of ``notes``
-    says so in one line (no exception, no :mod:`warnings` warning: the caller decides).
+    says so in one line (no exception, no ``warnings`` warning: the caller decides).
 
     Raises:
         ValueError: naming the files, when the maps and labels share no valid pixel (their
