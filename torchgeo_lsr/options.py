@@ -45,6 +45,7 @@ __all__ = [
     "as_path",
     "field_help",
     "parse_options",
+    "read_config",
     "run_tool",
     "tool_parser",
     "version_line",
@@ -256,30 +257,40 @@ def _as_list(value: str) -> str:
     return "[" + ", ".join(v.strip() for v in value.split(",") if v.strip()) + "]"
 
 
+def read_config(path: str | os.PathLike[str], known: Iterable[str]) -> dict[str, Any]:
+    """A YAML config file of options, checked: it exists, is a mapping, has only ``known`` keys.
+
+    The one reader of option files: ``--config`` of every tool and
+    :meth:`~torchgeo_lsr.mapping.MapConfig.from_yaml`.
+
+    Raises:
+        OptionError: naming the file, and for a misspelled key the nearest known one.
+    """
+    import yaml
+
+    if not os.path.isfile(path):
+        raise OptionError(f"--config {path}: no such file")
+    try:
+        with open(path) as f:
+            data = yaml.safe_load(f) or {}
+    except yaml.YAMLError as err:
+        raise OptionError(f"--config {path}: not YAML ({err.__class__.__name__})") from None
+    if not isinstance(data, dict):
+        raise OptionError(f"--config {path}: expected a mapping of options")
+    names = list(known)
+    for key in data:
+        if key not in names:
+            raise OptionError(f"--config {path}: unknown key {key!r}{_nearest(str(key), names)}")
+    return data
+
+
 def _check_config(parser: ArgumentParser, argv: list[str]) -> None:
-    """Each ``--config`` file exists, is a mapping, and has only known keys."""
+    """Each ``--config`` file of ``argv`` passes :func:`read_config` with the parser's keys."""
     known = [d for d in _option_dests(parser) if d not in ("config", "print_config")]
     for i, arg in enumerate(argv):
         flag, eq, value = arg.partition("=")
-        if flag != "--config":
-            continue
-        path = value if eq else (argv[i + 1] if i + 1 < len(argv) else "")
-        if not os.path.isfile(path):
-            raise OptionError(f"--config {path}: no such file")
-        import yaml
-
-        try:
-            with open(path) as f:
-                data = yaml.safe_load(f) or {}
-        except yaml.YAMLError as err:
-            raise OptionError(f"--config {path}: not YAML ({err.__class__.__name__})") from None
-        if not isinstance(data, dict):
-            raise OptionError(f"--config {path}: expected a mapping of options")
-        for key in data:
-            if key not in known:
-                raise OptionError(
-                    f"--config {path}: unknown key {key!r}{_nearest(str(key), known)}"
-                )
+        if flag == "--config":
+            read_config(value if eq else (argv[i + 1] if i + 1 < len(argv) else ""), known)
 
 
 def _one_line(parser: ArgumentParser, err: Exception) -> str:

@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-import yaml
-
 from ..checks import (
     DEFAULT_SMOOTHING,
     AuxName,
@@ -27,6 +25,7 @@ from ..checks import (
     check_choice,
 )
 from ..classes import ClassScheme, LabelScheme, get_scheme
+from ..options import read_config
 
 if TYPE_CHECKING:
     from ..priors.config import PriorConfig
@@ -274,15 +273,13 @@ class MapConfig:
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike[str], **overrides: Any) -> MapConfig:
-        """Read a config file; ``overrides`` (non-None) win. Unknown keys are errors."""
-        with open(path) as f:
-            data = yaml.safe_load(f) or {}
-        if not isinstance(data, dict):
-            raise ValueError(f"--config {path}: expected a mapping of options")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"--config {path}: unknown keys {unknown}; known: {sorted(known)}")
+        """Read a config file; ``overrides`` (non-None) win.
+
+        Raises:
+            ~torchgeo_lsr.options.OptionError: (a ``ValueError``) for a missing file, not a
+                mapping, or an unknown key (with the nearest known one), as ``--config``.
+        """
+        data = read_config(path, [f.name for f in dataclasses.fields(cls)])
         data.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**data)
 
