@@ -150,3 +150,41 @@ def test_full_overlap_has_no_warning(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stderr.strip() == ""
     assert "accuracy 1.0000" in result.stdout
+
+
+def test_evaluate_many_equals_a_pixel_loop(tmp_path: Path) -> None:
+    """Several sets of maps scored with the labels read once: each set's confusion equals
+    a count over pixels; sets of other tiles are refused."""
+    from torchgeo_lsr.mapping import evaluate_many
+
+    rng = np.random.default_rng(1)
+    labels_dir, a_dir, b_dir = (tmp_path / n for n in ("labels", "a", "b"))
+    for d in (labels_dir, a_dir, b_dir):
+        d.mkdir()
+    codes = np.array([0, 10, 20, 30, 40, 70, 80, 91])  # EnviroAtlas codes (0: unclassified)
+    truth = {}
+    maps: dict[str, dict[str, np.ndarray]] = {"a": {}, "b": {}}
+    for stem in ("t1", "t2"):
+        lab = rng.choice(codes, (SIZE, SIZE)).astype(np.uint8)
+        _write(labels_dir / f"{stem}.tif", lab, ORIGIN[0])
+        truth[stem] = lab
+        for name, d in (("a", a_dir), ("b", b_dir)):
+            m = rng.integers(0, K, (SIZE, SIZE)).astype(np.uint8)
+            m[:2] = 255
+            maps[name][stem] = _write(d / f"{stem}.tif", m, ORIGIN[0]) and m
+    results = evaluate_many({"a": a_dir, "b": b_dir}, labels_dir, "enviroatlas5")
+    from torchgeo_lsr.classes import ENVIROATLAS5, labels_to_classes
+
+    for name in ("a", "b"):
+        expected = np.zeros((K, K), int)
+        for stem, lab in truth.items():
+            target = labels_to_classes(lab.astype(np.int64), ENVIROATLAS5, "enviroatlas")
+            for t, p in zip(target.ravel(), maps[name][stem].ravel(), strict=True):
+                if t < K and p < K:
+                    expected[t, p] += 1
+        assert results[name].confusion == expected.tolist()
+        alone = evaluate_maps(a_dir if name == "a" else b_dir, labels_dir, "enviroatlas5")
+        assert results[name] == alone
+    (b_dir / "t2.tif").rename(b_dir / "t3.tif")
+    with pytest.raises(ValueError, match="predictions 'b': tiles"):
+        evaluate_many({"a": a_dir, "b": b_dir}, labels_dir, "enviroatlas5")

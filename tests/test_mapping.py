@@ -322,19 +322,19 @@ class TestMapCommand:
         clean = mapped[0]
 
         killed = tmp_path / "killed"
-        real = prediction.write_class_map
+        real = prediction.class_map_output
         calls = {"n": 0}
 
-        def dies_on_third(*args: object, **kwargs: object) -> Path:
+        def dies_on_third(*args: Any, **kwargs: Any) -> Any:
             calls["n"] += 1
             if calls["n"] == 3:
                 raise KeyboardInterrupt  # as if the user pressed Ctrl-C mid-way
-            return real(*args, **kwargs)  # type: ignore[arg-type]
+            return real(*args, **kwargs)
 
-        monkeypatch.setattr(prediction, "write_class_map", dies_on_third)
+        monkeypatch.setattr(prediction, "class_map_output", dies_on_third)
         with pytest.raises(KeyboardInterrupt):
             map_region(city, killed, TINY_MAP, progress=False)
-        monkeypatch.setattr(prediction, "write_class_map", real)
+        monkeypatch.setattr(prediction, "class_map_output", real)
         assert not list(killed.rglob("*.partial")) or all(
             p.suffix == ".partial" for p in killed.rglob("*.partial")
         )
@@ -491,10 +491,19 @@ class TestEngine:
         out = TilePredictor(model, margin, window=32).predict_step(
             {"image": image[None], "index": torch.tensor([3])}, 0
         )
-        assert out["index"] == 3
+        assert (out.index, out.height, out.width) == (3, 50, 70)
         with torch.no_grad():
             whole = torch.softmax(model(image[None].float() / 255), dim=1)[0]
-        assert (dequantize(out["q"]) - whole).abs().max() <= 1 / 65535
+            windows = list(out.windows)  # computed as they are read
+        assert len(windows) > 1
+        covered = torch.zeros(50, 70, dtype=torch.int64)
+        for (r, c, h, w), codes in windows:
+            assert codes.dtype == torch.uint16
+            assert codes.shape == (5, h, w)
+            covered[r : r + h, c : c + w] += 1
+            part = whole[:, r : r + h, c : c + w]
+            assert (dequantize(codes) - part).abs().max() <= 1 / 65535
+        assert bool((covered == 1).all()), "the windows must cover the tile once"
         with pytest.raises(ValueError, match="one tile per batch"):
             TilePredictor(model, margin).predict_step(
                 {"image": image[None].repeat(2, 1, 1, 1), "index": torch.tensor([0, 1])}, 0

@@ -44,6 +44,7 @@ __all__ = [
     "add_region_options",
     "as_path",
     "field_help",
+    "given_options",
     "parse_options",
     "read_config",
     "run_tool",
@@ -170,6 +171,7 @@ def add_dataclass_options(
     skip: Iterable[str] = (),
     required: Iterable[str] = (),
     defaults: dict[str, Any] | None = None,
+    notes: dict[str, str] | None = None,
 ) -> list[str]:
     """Add one option per field of the dataclass ``cls``; returns the fields' names.
 
@@ -179,14 +181,17 @@ def add_dataclass_options(
         skip: fields without an option.
         required: fields that must be given (their default is not used).
         defaults: option defaults that differ from the fields' own.
+        notes: field -> a sentence appended to its help (e.g. another default elsewhere).
     """
     skipped, needed, defaults = set(skip), set(required), defaults or {}
+    notes = notes or {}
     fields = [f for f in dataclasses.fields(cls) if f.name not in skipped]  # type: ignore[arg-type]
     helps = field_help(cls)
     hints = _field_types(cls, {f.name for f in fields})
     for f in fields:
         hint = hints[f.name]
-        text = helps.get(f.name, "").replace("%", "%%")
+        text = " ".join(t for t in (helps.get(f.name, ""), notes.get(f.name, "")) if t)
+        text = text.replace("%", "%%")
         flags = [f"--{f.name.replace('_', '-')}"]  # --patch_size works too (_normalize)
         if hint is bool:
             parser.add_argument(*flags, action="store_true", help=text, dest=f.name)
@@ -282,6 +287,32 @@ def read_config(path: str | os.PathLike[str], known: Iterable[str]) -> dict[str,
         if key not in names:
             raise OptionError(f"--config {path}: unknown key {key!r}{_nearest(str(key), names)}")
     return data
+
+
+def given_options(parser: ArgumentParser, argv: Sequence[str] | None = None) -> set[str]:
+    """The options ``argv`` sets: flags on the command line and keys of its ``--config`` files.
+
+    What a tool needs to tell a value the user chose from a default (``map`` fills only
+    the others from its accelerator's budget). Call after :func:`parse_options` (the
+    config files are checked there).
+
+    Example:
+        >>> p = tool_parser("demo", "A demo.")
+        >>> _ = p.add_argument("--patch-size", type=int, default=96, dest="patch_size")
+        >>> sorted(given_options(p, ["--patch_size", "96", "--quiet"]))
+        ['patch_size', 'quiet']
+    """
+    args = _normalize(parser, list(sys.argv[1:] if argv is None else argv))
+    flags = {s: a.dest for a in parser._actions for s in a.option_strings}
+    known = [d for d in _option_dests(parser) if d not in ("config", "print_config")]
+    given: set[str] = set()
+    for i, arg in enumerate(args):
+        flag, eq, value = arg.partition("=")
+        if flag == "--config":
+            given |= set(read_config(value if eq else args[i + 1], known))
+        elif flag in flags:
+            given.add(flags[flag])
+    return given
 
 
 def _check_config(parser: ArgumentParser, argv: list[str]) -> None:

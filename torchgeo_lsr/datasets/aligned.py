@@ -194,10 +194,15 @@ def read_aligned_tile(
                 f"{prior_path}: prior has NaN values over {image_path.name} and no NaN "
                 "nodata; a prior holds probabilities (set nodata=nan to mark missing pixels)"
             )
-        prior = np.where(raw > FLOAT_FILL, raw / scale, 0.0).astype(np.float32)
-        prior = np.clip(prior, 0, None)
+        # in place: a full NAIP tile's prior is ~0.8 GB of float32 per copy
+        prior = np.asarray(raw, dtype=np.float32)
+        prior[~(prior > FLOAT_FILL)] = 0.0  # the fill value and NaN: no information
+        if scale != 1.0:
+            prior /= np.float32(scale)
+        np.clip(prior, 0, None, out=prior)
         total = prior.sum(axis=0, keepdims=True)
-        prior = np.divide(prior, total, out=np.zeros_like(prior), where=total > 0)
+        # where the total is 0 every class is already 0
+        np.divide(prior, total, out=prior, where=total > 0)
 
     mask = None
     if label_path is not None:

@@ -7,7 +7,14 @@ from .._lazy import lazy_exports
 if TYPE_CHECKING:
     from .config import MapConfig
     from .engine import QTileWriter, TileDataset, TilePredictor
-    from .evaluate import Scores, confusion_matrix, evaluate_maps, save_confusion, scores
+    from .evaluate import (
+        Scores,
+        confusion_matrix,
+        evaluate_many,
+        evaluate_maps,
+        save_confusion,
+        scores,
+    )
     from .io import (
         quicklook,
         uncertainty_codes,
@@ -16,7 +23,7 @@ if TYPE_CHECKING:
         write_uncertainty,
         write_vrt,
     )
-    from .predict import implicit_posterior_map, predict_tile, tile_windows
+    from .predict import implicit_posterior_map, predict_tile, predict_windows, tile_windows
     from .run import map_region
 
 __all__ = [
@@ -26,10 +33,12 @@ __all__ = [
     "TileDataset",
     "TilePredictor",
     "confusion_matrix",
+    "evaluate_many",
     "evaluate_maps",
     "implicit_posterior_map",
     "map_region",
     "predict_tile",
+    "predict_windows",
     "quicklook",
     "save_confusion",
     "scores",

@@ -15,11 +15,12 @@ from typing import Any
 from ..options import (
     add_dataclass_options,
     add_region_options,
+    given_options,
     parse_options,
     run_tool,
     tool_parser,
 )
-from .config import EvaluateConfig, MapConfig
+from .config import BUDGETS, EvaluateConfig, MapConfig
 
 __all__ = ["evaluate_main", "map_main"]
 
@@ -41,16 +42,22 @@ def map_main(argv: Sequence[str] | None = None) -> int:
         )
         add_region_options(parser, optional=True)
         parser.add_argument("--out", type=str, required=True, help="output directory")
-        names = add_dataclass_options(parser, MapConfig)
+        gpu = {k: v for k, v in BUDGETS["gpu"].items() if v != BUDGETS["cpu"][k]}
+        notes = {k: f"On a GPU, when not given: {v} (the paper's budget)." for k, v in gpu.items()}
+        names = add_dataclass_options(parser, MapConfig, notes=notes)
         args = parse_options(parser, argv)
-        config = MapConfig(**{name: args[name] for name in names})
+        given = given_options(parser, argv) & set(names)
+        # the training budget the user does not set comes from the accelerator's
+        config, budget = MapConfig.for_accelerator({name: args[name] for name in given})
 
         from pathlib import Path
 
         from ..interrupt import graceful_signals
+        from ..progress import report
         from ..region import open_region_from_args
         from .run import map_region
 
+        report("budget", budget.describe(), _show_progress(args))
         with graceful_signals():
             region = open_region_from_args(args)
             summary = map_region(region, Path(args.out), config, progress=_show_progress(args))

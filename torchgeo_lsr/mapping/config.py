@@ -32,10 +32,14 @@ if TYPE_CHECKING:
     from ..region import Region
 
 __all__ = [
+    "BUDGETS",
+    "BUDGET_FIELDS",
     "NORMALIZATION_KEY",
+    "Budget",
     "EvaluateConfig",
     "MapConfig",
     "Normalization",
+    "choose_budget",
     "output_key",
     "prior_files",
 ]
@@ -49,7 +53,74 @@ Accelerator = Literal["auto", "cpu", "gpu", "cuda", "mps", "tpu"]
 Precision = Literal["32-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-true"]
 
 #: MapConfig fields that change prediction only (a change does not retrain).
-PREDICT_ONLY = frozenset({"window", "save_probs", "save_uncertainty"})
+PREDICT_ONLY = frozenset({"window", "save_probs", "save_uncertainty", "workers"})
+
+#: The :class:`MapConfig` fields a training budget sets (:data:`BUDGETS`).
+BUDGET_FIELDS = (
+    "steps",
+    "patch_size",
+    "batch_size",
+    "num_filters",
+    "num_layers",
+    "lr",
+    "lr_schedule",
+    "warmup_epochs",
+)
+
+#: ``map``'s training budgets, by accelerator: the settings of :data:`BUDGET_FIELDS` that
+#: neither the command line nor a ``--config`` file sets come from the budget of the
+#: accelerator the run finds (:meth:`MapConfig.for_accelerator`). ``cpu`` is
+#: :class:`MapConfig`'s own defaults, those of ``configs/map/demo.yaml`` (the sample
+#: city in under a minute on 2 cores; the real-NAIP figures of ``benchmarks/chesapeake.py``
+#: are of this budget); ``gpu`` is the paper's (``configs/map/paper.yaml``: FCN 5 x 128,
+#: 10,000 steps of 64 patches of 128 px, TorchGeo's plateau schedule, no warm-up). Filled
+#: in below the class.
+BUDGETS: dict[str, dict[str, Any]] = {}
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The training budget :meth:`MapConfig.for_accelerator` chose, and why.
+
+    Attributes:
+        name: a :data:`BUDGETS` key (``cpu`` or ``gpu``).
+        reason: why that one (the accelerator asked for or found).
+        applied: the budget's settings used (those the user did not set), name -> value.
+    """
+
+    name: str
+    reason: str
+    applied: dict[str, Any]
+
+    def describe(self) -> str:
+        """One line: which budget, why, and what it set."""
+        if not self.applied:
+            return f"{self.name} ({self.reason}) not used: every setting it holds was given"
+        values = ", ".join(f"{k} {'auto' if v is None else v}" for k, v in self.applied.items())
+        other = (
+            "GPU budget: --accelerator gpu" if self.name == "cpu" else "CPU one: --accelerator cpu"
+        )
+        return f"{self.name} ({self.reason}): {values}; the {other}"
+
+
+def choose_budget(accelerator: str) -> tuple[str, str]:
+    """``(name, reason)`` of the :data:`BUDGETS` entry for a Lightning ``accelerator``.
+
+    ``auto`` looks for a GPU as Lightning does (CUDA, then Apple MPS); ``cpu`` is the CPU
+    budget; any other accelerator (``gpu``, ``cuda``, ``mps``, ``tpu``) the GPU one.
+    """
+    if accelerator == "cpu":
+        return "cpu", "--accelerator cpu"
+    if accelerator != "auto":
+        return "gpu", f"--accelerator {accelerator}"
+    import torch
+
+    if torch.cuda.is_available():
+        return "gpu", f"--accelerator auto found CUDA ({torch.cuda.get_device_name(0)})"
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return "gpu", "--accelerator auto found Apple MPS"
+    return "cpu", "--accelerator auto found no GPU"
 
 
 @dataclass(frozen=True)
@@ -122,6 +193,9 @@ class MapConfig:
         seed: seed of initialisation and sampling.
         save_probs: also write probability rasters.
         save_uncertainty: also write uncertainty maps: entropy of q and of r, r's max probability.
+        workers: processes for the per-tile stages outside the network: building the
+            priors and writing the maps (the network's prediction spreads over processes
+            with ``devices`` and ``strategy``); the outputs are the same for any number.
     """
 
     loss: LossName = "qr"
@@ -134,10 +208,10 @@ class MapConfig:
     blur: BlurMethod = "fast"
     aux: tuple[AuxName, ...] | None = None
     prior_eps: float = DEFAULT_SMOOTHING
-    steps: int = 600
-    patch_size: int = 128
-    batch_size: int = 16
-    num_filters: int = 32
+    steps: int = 250
+    patch_size: int = 96
+    batch_size: int = 8
+    num_filters: int = 16
     num_layers: int = 5
     lr: float = 1e-3
     lr_schedule: LRSchedule = "cosine"
@@ -156,6 +230,25 @@ class MapConfig:
     seed: int = 0
     save_probs: bool = False
     save_uncertainty: bool = False
+    workers: int = 1
+
+    @classmethod
+    def for_accelerator(cls, given: dict[str, Any] | None = None) -> tuple[MapConfig, Budget]:
+        """The config of ``given`` options, the rest of the training budget by accelerator.
+
+        What ``map`` runs with: the :data:`BUDGETS` entry :func:`choose_budget` picks for
+        ``given["accelerator"]`` (default ``auto``) fills each budget setting ``given``
+        does not hold; every other field not given keeps its default.
+
+        Example:
+            >>> config, budget = MapConfig.for_accelerator({"accelerator": "gpu", "steps": 300})
+            >>> config.steps, config.batch_size, budget.name, "steps" in budget.applied
+            (300, 64, 'gpu', False)
+        """
+        given = dict(given or {})
+        name, reason = choose_budget(str(given.get("accelerator", "auto")))
+        applied = {k: v for k, v in BUDGETS[name].items() if k not in given}
+        return cls(**(applied | given)), Budget(name, reason, applied)
 
     @property
     def scheme(self) -> ClassScheme:
@@ -186,6 +279,7 @@ class MapConfig:
         if self.init_from is not None and not os.path.isfile(self.init_from):
             raise FileNotFoundError(f"init_from {self.init_from}: no such checkpoint")
         for name, value, least in (
+            ("workers", self.workers, 1),
             ("steps", self.steps, 0),
             ("batch_size", self.batch_size, 1),
             ("patch_size", self.patch_size, 16),
@@ -282,6 +376,21 @@ class MapConfig:
         data = read_config(path, [f.name for f in dataclasses.fields(cls)])
         data.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**data)
+
+
+BUDGETS["cpu"] = {
+    f.name: f.default for f in dataclasses.fields(MapConfig) if f.name in BUDGET_FIELDS
+}
+BUDGETS["gpu"] = {
+    "steps": 10000,
+    "patch_size": 128,
+    "batch_size": 64,
+    "num_filters": 128,
+    "num_layers": 5,
+    "lr": 1e-3,
+    "lr_schedule": "plateau",
+    "warmup_epochs": 0,
+}
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,10 @@
 same code runs on one CPU, on several GPUs, or on several nodes under the DDP
 strategies: Lightning hands each rank a disjoint set of tiles (no tile is predicted
 twice), :class:`TilePredictor` runs the exact windowed inference of
-:func:`~torchgeo_lsr.mapping.predict.predict_tile` on it, and :class:`QTileWriter`, a
-:class:`~lightning.pytorch.callbacks.BasePredictionWriter`, writes each tile's q as soon
-as it is done, from the rank that computed it.
+:func:`~torchgeo_lsr.mapping.predict.predict_windows` on it, and :class:`QTileWriter`, a
+:class:`~lightning.pytorch.callbacks.BasePredictionWriter`, writes each window of q as
+it is computed, from the rank that computed it: a tile's q is never whole in memory
+(unless the region is small enough to be held, ``hold``).
 
 q is stored as ``uint16`` (q x 65535, rounded) whether it is kept in memory or written to
 a work file, so a run on one process and a run on many give the same bytes. Each work
@@ -19,9 +20,11 @@ needs no second read of q and a rerun skips finished tiles.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,19 +33,21 @@ import rasterio
 import torch
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import BasePredictionWriter, Callback
+from rasterio.windows import Window
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
 from ..datasets.grid import Grid
 from ..formats import MAP_KEY_TAG
-from ..outputs import atomic_output, raster_check
-from .predict import predict_tile
+from ..outputs import RasterDigest, atomic_output
+from .predict import Span, predict_windows
 
 __all__ = [
     "Q_SCALE",
     "QTileWriter",
     "TileDataset",
     "TilePredictor",
+    "TileWindows",
     "dequantize",
     "q_sum",
     "quantize",
@@ -127,8 +132,8 @@ class TileDataset(Dataset[dict[str, Tensor]]):
 class TilePredictor(LightningModule):
     """Exact windowed inference of a fully convolutional network, one tile per step.
 
-    ``predict_step`` returns ``{"q": (K, H, W) uint16 codes, "index": int}`` on the CPU;
-    see :func:`quantize`.
+    ``predict_step`` returns a :class:`TileWindows`: the tile's uint16 q codes
+    (:func:`quantize`) window by window, on the CPU, computed as they are read.
     """
 
     def __init__(
@@ -162,19 +167,50 @@ class TilePredictor(LightningModule):
     def _normalise(self, x: Tensor) -> Tensor:
         return (x.float() - self.mean) / self.std
 
-    def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Any]:
-        """Predict the batch's tiles (the loader uses ``batch_size=1``)."""
+    def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> TileWindows:
+        """The batch's tile as a :class:`TileWindows` (the loader uses ``batch_size=1``).
+
+        The windows are computed as they are consumed (by :class:`QTileWriter`, inside
+        the prediction loop), so only one window's q is in memory at a time.
+        """
         if batch["image"].shape[0] != 1:
             raise ValueError("TilePredictor predicts one tile per batch (batch_size=1)")
-        q = predict_tile(
-            self.model,
-            batch["image"][0],
-            self.margin,
-            self.window,
-            device=self.device,
-            transform=self._normalise,
+        image = batch["image"][0]
+        windows = predict_windows(
+            self.model, image, self.margin, self.window, self.device, self._normalise
         )
-        return {"q": quantize(q), "index": int(batch["index"][0])}
+        codes = ((keep, quantize(q)) for keep, q in windows)
+        _, height, width = image.shape
+        return TileWindows(int(batch["index"][0]), height, width, codes)
+
+
+@dataclass(frozen=True)
+class TileWindows:
+    """One tile's q as :meth:`TilePredictor.predict_step` returns it: window by window.
+
+    Attributes:
+        index: the tile's index in the :class:`TileDataset`.
+        height: the tile's rows.
+        width: the tile's columns.
+        windows: ``(keep, codes)`` pairs, ``keep = (row, col, h, w)`` and ``codes`` the
+            ``(K, h, w)`` uint16 q there (:func:`quantize`); the parts cover the tile and
+            do not overlap. An iterator: it can be read once.
+    """
+
+    index: int
+    height: int
+    width: int
+    windows: Iterator[tuple[Span, Tensor]]
+
+    def assemble(self) -> Tensor:
+        """The whole tile's ``(K, H, W)`` codes (reads :attr:`windows`)."""
+        out: Tensor | None = None
+        for (r, c, h, w), codes in self.windows:
+            if out is None:
+                out = torch.empty((codes.shape[0], self.height, self.width), dtype=codes.dtype)
+            out[:, r : r + h, c : c + w] = codes
+        assert out is not None
+        return out
 
 
 class QTileWriter(BasePredictionWriter):
@@ -217,23 +253,31 @@ class QTileWriter(BasePredictionWriter):
         batch_idx: int,
         dataloader_idx: int,
     ) -> None:
-        """Store one tile's q."""
-        codes: Tensor = prediction["q"]
-        tile = self.paths[prediction["index"]]
+        """Store one tile's q, window by window as :class:`TilePredictor` computes it."""
+        tile_q: TileWindows = prediction
+        tile = self.paths[tile_q.index]
         if self.hold is not None:
-            self.hold[tile.stem] = codes
+            self.hold[tile.stem] = tile_q.assemble()
             return
         target = self.work_dir / f"{tile.stem}.tif"
-        profile = Grid.of_raster(tile).profile(codes.shape[0], "uint16", compress=None)
-        data = codes.numpy()
+        windows = iter(tile_q.windows)
+        first = next(windows)
+        profile = Grid.of_raster(tile).profile(first[1].shape[0], "uint16", compress=None)
+        # integer sums: exactly the float64 sum of the whole tile's codes, however split
+        total = torch.zeros(first[1].shape[0], dtype=torch.int64)
+        digest = RasterDigest(target)
         with (
-            atomic_output(target, raster_check(data, name=target)) as partial,
+            atomic_output(target, digest.check) as partial,
             rasterio.open(partial, "w", **profile) as dst,
         ):
-            dst.write(data)
+            for (r, c, h, w), codes in itertools.chain([first], windows):
+                window, data = Window(c, r, w, h), codes.numpy()
+                dst.write(data, window=window)
+                digest.update(window, data)
+                total += codes.sum(dim=(1, 2), dtype=torch.int64)
             dst.update_tags(
                 **{MAP_KEY_TAG: self.key},
-                LSR_QSUM=json.dumps(q_sum(codes).tolist()),
+                LSR_QSUM=json.dumps((total.to(torch.float64) / Q_SCALE).tolist()),
                 LSR_RANK=str(trainer.global_rank),
             )
 

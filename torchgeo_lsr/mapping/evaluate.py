@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from .config import EvaluateConfig
 __all__ = [
     "Scores",
     "confusion_matrix",
+    "evaluate_many",
     "evaluate_maps",
     "run_evaluation",
     "save_confusion",
@@ -118,22 +119,47 @@ def evaluate_maps(
             footprints do not overlap, or where they do, one of them holds no class), or a
             label file cannot be read.
     """
+    return evaluate_many({"": predictions}, labels, scheme, label_scheme)[""]
+
+
+def evaluate_many(
+    predictions: Mapping[str, str | os.PathLike[str] | Sequence[str | os.PathLike[str]]],
+    labels: Region | str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    scheme: ClassScheme | str = "enviroatlas5",
+    label_scheme: LabelScheme | None = None,
+) -> dict[str, Scores]:
+    """:func:`evaluate_maps` of several sets of maps of the same tiles, labels read once.
+
+    ``predictions``: name -> class maps (as :func:`evaluate_maps` takes them), every set
+    of the same tiles (file stems) on the same grids, e.g. the q, r and prior-argmax maps
+    of one ``map`` run. Each tile's labels are read onto its grid once for all the sets.
+
+    Returns:
+        name -> its :class:`Scores`, equal to :func:`evaluate_maps` of that set alone.
+    """
     scheme = get_scheme(scheme) if isinstance(scheme, str) else scheme
-    preds = list_rasters(predictions, "predictions")
+    sets = {name: list_rasters(paths, "predictions") for name, paths in predictions.items()}
+    names = list(sets)
+    preds = sets[names[0]]
+    for name in names[1:]:
+        if [p.stem for p in sets[name]] != [p.stem for p in preds]:
+            raise ValueError(
+                f"predictions {name!r}: tiles {[p.stem for p in sets[name]]} are not those "
+                f"of {names[0]!r} ({[p.stem for p in preds]})"
+            )
     if isinstance(labels, Region):
         labs = [labels.label_path(p.stem) for p in preds]
         coding = label_scheme or labels.label_scheme
     else:
         labs = match_by_stem(preds, list_rasters(labels, "labels"), "labels")
         coding = label_scheme or "enviroatlas"
-    total = np.zeros((len(scheme), len(scheme)), dtype=np.int64)
-    mapped = 0
+    k = len(scheme)
+    totals = {name: np.zeros((k, k), dtype=np.int64) for name in names}
+    mapped = dict.fromkeys(names, 0)
     overlapping = False  # some pair's footprints intersect
     notes = []
-    for pred_path, label_path in zip(preds, labs, strict=True):
-        grid = Grid.of_raster(pred_path)
-        with rasterio.open(pred_path) as src:
-            pred = src.read(1)
+    for i, label_path in enumerate(labs):
+        grid = Grid.of_raster(preds[i])
         with rasterio.open(label_path) as src:
             overlapping = overlapping or _footprints_meet(src, grid)
             if src.crs == grid.crs and max(src.res) > 1.01 * max(
@@ -141,32 +167,41 @@ def evaluate_maps(
             ):
                 notes.append(
                     f"{Path(label_path).name}: labels at {max(src.res):g} units/px are coarser "
-                    f"than {pred_path.name} ({abs(grid.transform.a):g}); scored by nearest"
+                    f"than {preds[i].name} ({abs(grid.transform.a):g}); scored by nearest"
                 )
         target = read_label_file(label_path, grid, scheme, coding)
-        total += confusion_matrix(target, pred, len(scheme))
-        mapped += int(((pred >= 0) & (pred < len(scheme))).sum())
-    result = scores(total, scheme.names)
-    if result.pixels == 0:
-        why = (
-            f"where they overlap, the maps hold no class of {scheme.name!r} or the labels "
-            f"none (are they coded as label scheme {coding!r} says?)"
-            if overlapping
-            else "their footprints do not overlap (another place, or another CRS?)"
-        )
-        raise ValueError(
-            f"maps {_named(preds)} and labels {_named(labs)} share no valid pixel: {why}"
-        )
-    result.coverage = result.pixels / mapped
-    if result.coverage < 0.999:
-        notes.insert(
-            0,
-            f"the labels cover {100 * result.coverage:.1f} % of the maps' valid pixels "
-            f"({result.pixels} of {mapped} px; shifted, smaller or with gaps?); only the "
-            "overlap is scored",
-        )
-    result.notes = notes
-    return result
+        for name in names:
+            path = sets[name][i]
+            with rasterio.open(path) as src:
+                if (src.height, src.width) != grid.shape:
+                    raise ValueError(f"{path}: not on the grid of {preds[i]}")
+                pred = src.read(1)
+            totals[name] += confusion_matrix(target, pred, k)
+            mapped[name] += int(((pred >= 0) & (pred < k)).sum())
+    results = {}
+    for name in names:
+        result = scores(totals[name], scheme.names)
+        if result.pixels == 0:
+            why = (
+                f"where they overlap, the maps hold no class of {scheme.name!r} or the "
+                f"labels none (are they coded as label scheme {coding!r} says?)"
+                if overlapping
+                else "their footprints do not overlap (another place, or another CRS?)"
+            )
+            raise ValueError(
+                f"maps {_named(sets[name])} and labels {_named(labs)} share no valid pixel: {why}"
+            )
+        result.coverage = result.pixels / mapped[name]
+        result.notes = list(notes)
+        if result.coverage < 0.999:
+            result.notes.insert(
+                0,
+                f"the labels cover {100 * result.coverage:.1f} % of the maps' valid pixels "
+                f"({result.pixels} of {mapped[name]} px; shifted, smaller or with gaps?); "
+                "only the overlap is scored",
+            )
+        results[name] = result
+    return results
 
 
 def _footprints_meet(src: rasterio.io.DatasetReader, grid: Grid) -> bool:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import math
 import os
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, Literal
 from xml.sax.saxutils import escape
@@ -21,20 +22,27 @@ import numpy as np
 import rasterio
 import rasterio.shutil
 from rasterio.enums import Resampling
+from rasterio.windows import Window
 from torch import Tensor
 
 from ..classes import ClassScheme
 from ..datasets.grid import Grid
 from ..formats import SCALE_TAG, prior_scale
-from ..outputs import atomic_output, raster_check, save_figure, write_text
+from ..outputs import RasterDigest, atomic_output, save_figure, write_text
 
 __all__ = [
     "ENTROPY_SCALE_TAG",
     "NODATA",
     "UNCERTAINTY_LAYERS",
     "UNCERTAINTY_TAG",
+    "ProbabilityOutput",
+    "RasterOutput",
+    "class_map_output",
+    "cog_output",
+    "probabilities_output",
     "quicklook",
     "uncertainty_codes",
+    "uncertainty_output",
     "write_class_map",
     "write_probabilities",
     "write_uncertainty",
@@ -67,9 +75,29 @@ ENTROPY_SCALE_TAG = "LSR_ENTROPY_SCALE"
 UNCERTAINTY_WINDOW = 1 << 21
 
 
-def _write_cog(
+class RasterOutput:
+    """One output raster being written window by window (see :func:`cog_output`).
+
+    :meth:`write` takes a window's data (``(h, w)`` or ``(C, h, w)``) at a rasterio
+    :class:`~rasterio.windows.Window` (None: the whole raster); every window written is
+    recorded in a :class:`~torchgeo_lsr.outputs.RasterDigest`, so the published file is
+    checked against what was written without holding it in memory.
+    """
+
+    def __init__(self, dst: Any, digest: RasterDigest) -> None:
+        self._dst, self._digest = dst, digest
+
+    def write(self, data: np.ndarray, window: Window | None = None) -> None:
+        """Write ``data`` (cast to the raster's dtype) at ``window``."""
+        block = np.asarray(data).astype(self._dst.dtypes[0], copy=False)
+        block = block if block.ndim == 3 else block[None]
+        self._dst.write(block, window=window)
+        self._digest.update(window, block)
+
+
+@contextmanager
+def cog_output(
     path: Path,
-    data: np.ndarray,
     grid: Grid,
     *,
     description: str,
@@ -79,17 +107,17 @@ def _write_cog(
     colormap: dict[int, tuple[int, int, int, int]] | None = None,
     scale: float | None = None,
     unit: str | None = None,
-) -> Path:
-    """Write a one-band uint8 ``(H, W)`` raster on ``grid`` as a Cloud-Optimised GeoTIFF.
+) -> Iterator[RasterOutput]:
+    """Write a one-band uint8 raster on ``grid`` window by window; publish it as a COG.
 
-    Written as a plain GeoTIFF (band description, tags, optional nodata, colour table and
-    GDAL band scale and unit), copied to a deflate COG with overviews by
-    ``overview_resampling``, read back and published (:func:`atomic_output`).
+    The block writes a plain GeoTIFF (band description, tags, optional nodata, colour
+    table and GDAL band scale and unit) through the yielded :class:`RasterOutput`; on
+    success it is copied to a deflate COG with overviews by ``overview_resampling``, the
+    written windows are read back from the COG and compared, and the COG is published
+    (:func:`~torchgeo_lsr.outputs.atomic_output`). On failure nothing is left.
     """
-    if data.shape != grid.shape:
-        raise ValueError(f"{path.name}: array {data.shape} does not match its grid {grid.shape}")
-    data = data.astype(np.uint8)
-    with atomic_output(path, raster_check(data, name=path)) as partial:
+    digest = RasterDigest(path)
+    with atomic_output(path, digest.check) as partial:
         plain = partial.with_name(partial.name.removesuffix(".partial") + "-plain.partial")
         try:
             with rasterio.open(
@@ -104,7 +132,7 @@ def _write_cog(
                 transform=grid.transform,
                 nodata=nodata,
             ) as dst:
-                dst.write(data, 1)
+                yield RasterOutput(dst, digest)
                 if colormap is not None:
                     dst.write_colormap(1, colormap)
                 dst.update_tags(**tags)
@@ -122,7 +150,29 @@ def _write_cog(
             )
         finally:
             plain.unlink(missing_ok=True)
-    return path
+
+
+def _check_shape(what: str, shape: tuple[int, ...], grid: Grid) -> None:
+    if shape != grid.shape:
+        raise ValueError(f"{what} {shape} does not match its grid {grid.shape}")
+
+
+def class_map_output(
+    path: Path, grid: Grid, scheme: ClassScheme, tags: dict[str, str] | None = None
+) -> AbstractContextManager[RasterOutput]:
+    """:func:`write_class_map`, window by window: write ``(h, w)`` class indices."""
+    colormap = {i: (*rgb, 255) for i, rgb in enumerate(scheme.colors)}
+    colormap[NODATA] = (0, 0, 0, 0)
+    names = {"CLASS_NAMES": ",".join(scheme.names), "CLASS_SCHEME": scheme.name}
+    return cog_output(
+        path,
+        grid,
+        description="class",
+        tags=names | (tags or {}),
+        overview_resampling="nearest",
+        nodata=NODATA,
+        colormap=colormap,
+    )
 
 
 def write_class_map(
@@ -144,21 +194,33 @@ def write_class_map(
     Returns:
         ``path``.
     """
-    if classes.shape != grid.shape:
-        raise ValueError(f"class map {classes.shape} does not match its grid {grid.shape}")
-    colormap = {i: (*rgb, 255) for i, rgb in enumerate(scheme.colors)}
-    colormap[NODATA] = (0, 0, 0, 0)
-    names = {"CLASS_NAMES": ",".join(scheme.names), "CLASS_SCHEME": scheme.name}
-    return _write_cog(
-        path,
-        classes,
-        grid,
-        description="class",
-        tags=names | (tags or {}),
-        overview_resampling="nearest",
-        nodata=NODATA,
-        colormap=colormap,
-    )
+    _check_shape("class map", classes.shape, grid)
+    with class_map_output(path, grid, scheme, tags) as out:
+        out.write(classes)
+    return path
+
+
+class ProbabilityOutput(RasterOutput):
+    """:class:`RasterOutput` of :func:`probabilities_output`: takes ``(K, h, w)`` in [0, 1]."""
+
+    def write(self, data: np.ndarray, window: Window | None = None) -> None:
+        """Write probabilities ``data`` as uint8 x 255 at ``window``."""
+        super().write(np.round(np.clip(data, 0, 1) * 255).astype(np.uint8), window)
+
+
+@contextmanager
+def probabilities_output(
+    path: Path, grid: Grid, scheme: ClassScheme, tags: dict[str, str] | None = None
+) -> Iterator[ProbabilityOutput]:
+    """:func:`write_probabilities`, window by window: write ``(K, h, w)`` probabilities."""
+    digest = RasterDigest(path)
+    with (
+        atomic_output(path, digest.check) as partial,
+        rasterio.open(partial, "w", **grid.profile(len(scheme), "uint8")) as dst,
+    ):
+        yield ProbabilityOutput(dst, digest)
+        dst.descriptions = tuple(scheme.names)
+        dst.update_tags(**{SCALE_TAG: "1/255"}, CLASS_SCHEME=scheme.name, **(tags or {}))
 
 
 def write_probabilities(
@@ -173,14 +235,9 @@ def write_probabilities(
     ``tags``: extra dataset tags (``map`` writes its key,
     :data:`~torchgeo_lsr.formats.MAP_KEY_TAG`).
     """
-    data = np.round(np.clip(probs, 0, 1) * 255).astype(np.uint8)
-    with (
-        atomic_output(path, raster_check(data, name=path)) as partial,
-        rasterio.open(partial, "w", **grid.profile(len(scheme), "uint8")) as dst,
-    ):
-        dst.write(data)
-        dst.descriptions = tuple(scheme.names)
-        dst.update_tags(**{SCALE_TAG: "1/255"}, CLASS_SCHEME=scheme.name, **(tags or {}))
+    _check_shape("probabilities", probs.shape[1:], grid)
+    with probabilities_output(path, grid, scheme, tags) as out:
+        out.write(probs)
     return path
 
 
@@ -224,6 +281,38 @@ def uncertainty_codes(
     return out
 
 
+def uncertainty_output(
+    path: Path,
+    grid: Grid,
+    layer: str,
+    scheme: ClassScheme,
+    tags: dict[str, str] | None = None,
+) -> AbstractContextManager[RasterOutput]:
+    """:func:`write_uncertainty`, window by window: write ``(h, w)`` uint8 codes."""
+    if layer not in UNCERTAINTY_LAYERS:
+        raise ValueError(f"uncertainty layer {layer!r}: expected one of {list(UNCERTAINTY_LAYERS)}")
+    source, quantity = UNCERTAINTY_LAYERS[layer]
+    k = len(scheme)
+    extra: dict[str, Any]
+    if quantity == "entropy":
+        scale, unit = math.log(k) / 255, "nats"
+        extra = {ENTROPY_SCALE_TAG: f"log({k})/255"}
+        description = f"entropy of {source} (nats = value x log({k}) / 255)"
+    else:
+        scale, unit = 1 / 255, "probability"
+        extra = {SCALE_TAG: "1/255"}
+        description = f"max probability of {source} (value / 255)"
+    return cog_output(
+        path,
+        grid,
+        description=description,
+        tags={UNCERTAINTY_TAG: layer, "CLASS_SCHEME": scheme.name, **extra, **(tags or {})},
+        overview_resampling="average",
+        scale=scale,
+        unit=unit,
+    )
+
+
 def write_uncertainty(
     path: Path,
     codes: np.ndarray,
@@ -251,29 +340,10 @@ def write_uncertainty(
     Returns:
         ``path``.
     """
-    if layer not in UNCERTAINTY_LAYERS:
-        raise ValueError(f"uncertainty layer {layer!r}: expected one of {list(UNCERTAINTY_LAYERS)}")
-    source, quantity = UNCERTAINTY_LAYERS[layer]
-    k = len(scheme)
-    extra: dict[str, Any]
-    if quantity == "entropy":
-        scale, unit = math.log(k) / 255, "nats"
-        extra = {ENTROPY_SCALE_TAG: f"log({k})/255"}
-        description = f"entropy of {source} (nats = value x log({k}) / 255)"
-    else:
-        scale, unit = 1 / 255, "probability"
-        extra = {SCALE_TAG: "1/255"}
-        description = f"max probability of {source} (value / 255)"
-    return _write_cog(
-        path,
-        codes,
-        grid,
-        description=description,
-        tags={UNCERTAINTY_TAG: layer, "CLASS_SCHEME": scheme.name, **extra, **(tags or {})},
-        overview_resampling="average",
-        scale=scale,
-        unit=unit,
-    )
+    _check_shape(path.name + ": array", codes.shape, grid)
+    with uncertainty_output(path, grid, layer, scheme, tags) as out:
+        out.write(codes)
+    return path
 
 
 def write_vrt(paths: Sequence[Path], out: Path) -> list[Path]:

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from ..losses import DEFAULT_SMOOTHING
 from ..samplers.patches import grid_offsets
 
-__all__ = ["implicit_posterior_map", "predict_tile", "tile_windows"]
+__all__ = ["Span", "implicit_posterior_map", "predict_tile", "predict_windows", "tile_windows"]
 
 
 def tile_windows(
@@ -61,7 +61,39 @@ def tile_windows(
             yield (r, c, h, w), (kr0, kc0, kr1 - kr0, kc1 - kc0)
 
 
+#: ``(row, col, height, width)`` of a part of a tile, in pixels.
+Span = tuple[int, int, int, int]
+
+
 @torch.no_grad()
+def predict_windows(
+    model: nn.Module | Callable[[Tensor], Tensor],
+    image: Tensor,
+    margin: int,
+    window: int = 1024,
+    device: torch.device | str | None = None,
+    transform: Callable[[Tensor], Tensor] | None = None,
+) -> Iterator[tuple[Span, Tensor]]:
+    """Class probabilities ``q`` of a tile, one window at a time (see :func:`predict_tile`).
+
+    Yields ``(keep, probs)``: ``keep = (row, col, h, w)`` of the tile (the kept parts of
+    :func:`tile_windows`: they do not overlap and cover the tile) and its ``(K, h, w)``
+    float32 probabilities on the CPU. Only one window's output is alive at a time.
+    """
+    if image.ndim != 3:
+        raise ValueError(f"image must be (C, H, W), got {tuple(image.shape)}")
+    if device is None:
+        params = list(model.parameters()) if isinstance(model, nn.Module) else []
+        device = params[0].device if params else torch.device("cpu")
+    _, height, width = image.shape
+    for (r, c, h, w), (kr, kc, kh, kw) in tile_windows(height, width, window, margin):
+        x = image[None, :, r : r + h, c : c + w].to(device)
+        if transform is not None:
+            x = transform(x)
+        probs = torch.softmax(model(x).float(), dim=1)[0].cpu()
+        yield (kr, kc, kh, kw), probs[:, kr - r : kr - r + kh, kc - c : kc - c + kw]
+
+
 def predict_tile(
     model: nn.Module | Callable[[Tensor], Tensor],
     image: Tensor,
@@ -71,6 +103,9 @@ def predict_tile(
     transform: Callable[[Tensor], Tensor] | None = None,
 ) -> Tensor:
     """Class probabilities ``q`` of a whole tile, computed window by window.
+
+    The whole tile's probabilities are assembled in memory; :func:`predict_windows`
+    yields them a window at a time instead (what ``map`` writes from).
 
     Args:
         model: network returning logits ``(1, K, h, w)`` for input ``(1, C, h, w)``.
@@ -84,21 +119,11 @@ def predict_tile(
     Returns:
         ``(K, H, W)`` float32 probabilities on the CPU.
     """
-    if image.ndim != 3:
-        raise ValueError(f"image must be (C, H, W), got {tuple(image.shape)}")
-    if device is None:
-        params = list(model.parameters()) if isinstance(model, nn.Module) else []
-        device = params[0].device if params else torch.device("cpu")
-    _, height, width = image.shape
     out: Tensor | None = None
-    for (r, c, h, w), (kr, kc, kh, kw) in tile_windows(height, width, window, margin):
-        x = image[None, :, r : r + h, c : c + w].to(device)
-        if transform is not None:
-            x = transform(x)
-        probs = torch.softmax(model(x).float(), dim=1)[0].cpu()
+    for (kr, kc, kh, kw), probs in predict_windows(model, image, margin, window, device, transform):
         if out is None:
-            out = torch.empty((probs.shape[0], height, width), dtype=torch.float32)
-        out[:, kr : kr + kh, kc : kc + kw] = probs[:, kr - r : kr - r + kh, kc - c : kc - c + kw]
+            out = torch.empty((probs.shape[0], *image.shape[1:]), dtype=torch.float32)
+        out[:, kr : kr + kh, kc : kc + kw] = probs
     assert out is not None
     return out
 

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+from contextlib import AbstractContextManager, ExitStack
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import rasterio
 import torch
+from rasterio.windows import Window
 
 from ..classes import ClassScheme
 from ..datasets.grid import Grid
@@ -31,14 +33,22 @@ from .io import (
     NODATA,
     UNCERTAINTY_LAYERS,
     Quantity,
+    RasterOutput,
+    class_map_output,
+    probabilities_output,
     uncertainty_codes,
-    write_class_map,
-    write_probabilities,
-    write_uncertainty,
+    uncertainty_output,
 )
 from .predict import implicit_posterior_map
 
-__all__ = ["load_model", "predict_region", "prior_argmax_maps"]
+__all__ = [
+    "BAND_PIXELS",
+    "Q_MEMORY_BYTES",
+    "load_model",
+    "predict_region",
+    "prior_argmax_maps",
+    "row_bands",
+]
 
 
 def load_model(checkpoint: Path) -> Any:
@@ -64,8 +74,9 @@ def _weights_digest(task: Any) -> str:
 
 
 #: Regions whose q (uint16 codes) fits in this many bytes keep it in memory between the
-#: passes when prediction runs in this process.
-Q_MEMORY_BYTES = 2 * 1024**3
+#: passes when prediction runs in this process; larger ones write it to work files
+#: window by window, so memory does not grow with the tile or the region.
+Q_MEMORY_BYTES = 256 * 1024**2
 
 
 class _Output(NamedTuple):
@@ -126,10 +137,8 @@ def predict_region(
         QTileWriter,
         TileDataset,
         TilePredictor,
-        dequantize,
         q_sum,
         read_q_sum,
-        read_q_tile,
     )
 
     region = Region.open(region)
@@ -194,7 +203,6 @@ def predict_region(
     written: dict[str, list[Path]] = {"q": [], "r": []}
     bar = Progress("maps", len(tiles), progress=progress)
     for tile in tiles:
-        grid = grids[tile.stem]
         files = _tile_outputs(out, tile.stem, config)
         for f in files:
             if f.kind != "probs":
@@ -203,36 +211,101 @@ def predict_region(
         if not stale:
             bar.skip()
             continue
-        codes = held[tile.stem] if in_memory else read_q_tile(work / f"{tile.stem}.tif")
-        probs = {"q": dequantize(codes)}
-        if any(f.source == "r" for f in stale):
-            with rasterio.open(priors / f"{tile.stem}.tif") as src:
-                prior = torch.from_numpy(read_prior(src))
-            probs["r"], _ = implicit_posterior_map(probs["q"], prior, q_mean, DEFAULT_SMOOTHING)
-        for f in stale:
-            p = probs[f.source]
-            if f.kind == "classes":
-                # numpy's argmax over the leading axis is ~3x faster than torch's here
-                classes = np.argmax(p.numpy(), axis=0).astype(np.uint8)
-                write_class_map(f.path, classes, grid, scheme, tags=tags)
-            elif f.kind == "probs":
-                write_probabilities(f.path, p.numpy(), grid, scheme, tags=tags)
-            else:
-                layer = uncertainty_codes(p, f.quantity)  # window by window
-                write_uncertainty(f.path, layer, grid, f.layer, scheme, tags=tags)
+        q_codes = held[tile.stem] if in_memory else work / f"{tile.stem}.tif"
+        prior = priors / f"{tile.stem}.tif"
+        _write_tile(stale, q_codes, prior, grids[tile.stem], q_mean, scheme, tags)
         bar.update(item=tile.stem)
     bar.close()
     return written
 
 
+#: Pass 2 works through a tile in bands of whole rows of about this many pixels (a
+#: multiple of 256 rows, the block height of the rasters it reads and writes).
+BAND_PIXELS = 1 << 21
+
+
+def row_bands(grid: Grid, pixels: int = BAND_PIXELS) -> list[Window]:
+    """Windows of whole rows covering ``grid``, about ``pixels`` each, 256-row aligned.
+
+    Example:
+        >>> from rasterio.transform import from_origin
+        >>> grid = Grid("EPSG:26917", from_origin(0, 0, 1, 1), 600, 1000)
+        >>> [(w.row_off, w.height) for w in row_bands(grid, 300_000)]
+        [(0, 256), (256, 256), (512, 88)]
+    """
+    rows = max(256, pixels // max(1, grid.width) // 256 * 256)
+    return [
+        Window(0, top, grid.width, min(rows, grid.height - top))
+        for top in range(0, grid.height, rows)
+    ]
+
+
+def _write_tile(
+    files: list[_Output],
+    q_codes: torch.Tensor | Path,
+    prior_path: Path,
+    grid: Grid,
+    q_mean: torch.Tensor,
+    scheme: ClassScheme,
+    tags: dict[str, str],
+) -> None:
+    """Write ``files`` of one tile a band of rows at a time (see :func:`row_bands`).
+
+    ``q_codes``: the tile's uint16 q, held in memory or its work file. Every output is
+    open at once and published when the last band is written; an error leaves none.
+    """
+    from .engine import dequantize
+
+    need_r = any(f.source == "r" for f in files)
+    with ExitStack() as stack:
+        sinks = [(f, stack.enter_context(_open_output(f, grid, scheme, tags))) for f in files]
+        held = isinstance(q_codes, torch.Tensor)
+        work = None if held else stack.enter_context(rasterio.open(q_codes))
+        prior_src = stack.enter_context(rasterio.open(prior_path)) if need_r else None
+        for window in row_bands(grid):
+            if work is None:
+                assert isinstance(q_codes, torch.Tensor)
+                rows = slice(window.row_off, window.row_off + window.height)
+                codes = q_codes[:, rows]
+            else:
+                codes = torch.from_numpy(work.read(window=window).astype(np.uint16))
+            probs = {"q": dequantize(codes)}
+            if prior_src is not None:
+                prior = torch.from_numpy(read_prior(prior_src, window))
+                probs["r"], _ = implicit_posterior_map(probs["q"], prior, q_mean, DEFAULT_SMOOTHING)
+            for f, sink in sinks:
+                p = probs[f.source]
+                if f.kind == "classes":
+                    # numpy's argmax over the leading axis is ~3x faster than torch's here
+                    sink.write(np.argmax(p.numpy(), axis=0).astype(np.uint8), window)
+                elif f.kind == "probs":
+                    sink.write(p.numpy(), window)
+                else:
+                    sink.write(uncertainty_codes(p, f.quantity), window)
+
+
+def _open_output(
+    f: _Output, grid: Grid, scheme: ClassScheme, tags: dict[str, str]
+) -> AbstractContextManager[RasterOutput]:
+    if f.kind == "classes":
+        return class_map_output(f.path, grid, scheme, tags)
+    if f.kind == "probs":
+        return probabilities_output(f.path, grid, scheme, tags)
+    return uncertainty_output(f.path, grid, f.layer, scheme, tags)
+
+
 def prior_argmax_maps(region: Region, priors: Path, out: Path, scheme: ClassScheme) -> list[Path]:
-    """Class maps of each prior's argmax (``out/prior_argmax/<tile>.tif``), a baseline."""
+    """Class maps of each prior's argmax (``out/prior_argmax/<tile>.tif``), a baseline.
+
+    Read and written a band of rows at a time (:func:`row_bands`).
+    """
     paths = []
     for prior in prior_files(region, priors):
         grid = Grid.of_raster(prior)
         target = out / "prior_argmax" / prior.name
-        with rasterio.open(prior) as src:
-            p = src.read()
-        classes_ = np.where(p.sum(0) > 0, p.argmax(0), NODATA).astype(np.uint8)
-        paths.append(write_class_map(target, classes_, grid, scheme))
+        with rasterio.open(prior) as src, class_map_output(target, grid, scheme) as sink:
+            for window in row_bands(grid):
+                p = src.read(window=window)
+                sink.write(np.where(p.sum(0) > 0, p.argmax(0), NODATA).astype(np.uint8), window)
+        paths.append(target)
     return paths

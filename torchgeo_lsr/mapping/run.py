@@ -48,7 +48,7 @@ from ..priors.builder import build_label_priors, build_region_priors
 from ..progress import report
 from ..region import Region
 from .config import MapConfig, Normalization
-from .evaluate import evaluate_maps, save_confusion
+from .evaluate import evaluate_many, save_confusion
 from .io import UNCERTAINTY_LAYERS, quicklook, write_vrt
 from .prediction import predict_region, prior_argmax_maps
 from .training import train
@@ -81,13 +81,16 @@ def map_region(
             Chesapeake CVPR release (every tile); None generates the sample city into
             ``out/region``.
         out: output directory (created; rerunning into it resumes).
-        config: parameters (default :class:`MapConfig`).
+        config: parameters (default: :meth:`MapConfig.for_accelerator`, the training
+            budget of the accelerator found, said on stderr).
         progress: False shows no progress, True shows it, None (default) decides from
             the verbosity (:func:`torchgeo_lsr.progress.set_verbosity`): each stage's
             done/total and ETA on stderr, a bar on a terminal, else a line every few
             seconds.
     """
-    config = config or MapConfig()
+    if config is None:
+        config, budget = MapConfig.for_accelerator()
+        report("budget", budget.describe(), progress)
     out = Path(out)
     with output_lock(out, "torchgeo-lsr map"):
         return _map_region(region, out, config, progress)
@@ -190,9 +193,9 @@ def _map_region(
     }
     if region.labels is not None:
         prior_maps = prior_argmax_maps(region, priors, out, scheme)
+        sets = {"q": maps["q"], "r": maps["r"], "prior_argmax": prior_maps}
         metrics = {}
-        for name, paths in (("q", maps["q"]), ("r", maps["r"]), ("prior_argmax", prior_maps)):
-            result = evaluate_maps(paths, region, scheme)
+        for name, result in evaluate_many(sets, region, scheme).items():  # labels read once
             metrics[name] = {"accuracy": result.accuracy, "miou": result.miou, "iou": result.iou}
             if name == "r":
                 save_confusion(
