@@ -286,7 +286,13 @@ def _fast_prior_window(
     key = (cell_r[:, None] + cell_c[None, :]) * (n + 1) + code
     counts = torch.bincount(key.view(-1), minlength=hc * wc * (n + 1)).view(hc * wc, n + 1)
     fractions = counts[:, :n].T.float() / (f * f)  # (n, cells) area fractions per NLCD index
-    mass = (matrix.float() @ fractions).view(-1, hc, wc)
+    # matrix @ fractions, summed in a fixed order: a matrix product's rounding depends on
+    # the number of torch threads, and a prior must be the same bytes however it is built
+    m = matrix.float()
+    mass = m[:, :1] * fractions[:1]
+    for j in range(1, n):
+        mass.addcmul_(m[:, j : j + 1], fractions[j : j + 1])
+    mass = mass.view(-1, hc, wc)
     weight = fractions.sum(dim=0).view(1, hc, wc)
     both = pyramid_blur_coarse(torch.cat([mass, weight])[None], ksize, sig, (f, f))[0]
     num, den = both[:-1], both[-1:]
