@@ -18,8 +18,9 @@ Usage: ``python benchmarks/workers.py [--quick] [--repeats N] [--out FILE.json]
 ``warmup_s`` (the first 2-worker run) and ``pool_start_s`` (it less the 2-worker median:
 what starting the forkserver costs), ``identical`` (every run's files are the same
 bytes), ``tiles``, ``tile_size_px``, ``pixels``, ``cpus`` (usable by this process),
-``load_avg`` (the 1-minute load before the runs: on a loaded machine every figure is
-slower and the speed-up smaller), ``versions`` and the settings. On 2 cores the speed-up
+``load_avg`` (the 1-minute load when the script started) and ``contended`` (it was 1 or
+more: other work shared the CPUs, every figure is slower and noisier, and the speed-up
+smaller), ``versions`` and the settings. On 2 cores the speed-up
 is at most 2, less what one process already runs in parallel (torch threads, GDAL's
 compression threads). Only the prior is measured; prediction is not part of this script.
 """
@@ -106,9 +107,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
     tiles, size = QUICK if args.quick else FULL
     cache = args.cache or Path(tempfile.gettempdir()) / "torchgeo_lsr_bench"
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None  # before our work
     region = make_region(cache, tiles, size)
     config = PriorConfig()
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     with tempfile.TemporaryDirectory(dir=cache) as scratch:
         runs, warmup, identical = prior_times(region, Path(scratch), args.repeats, config)
     medians = {k: statistics.median(v) for k, v in runs.items()}
@@ -133,6 +134,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "identical": identical,
         "cpus": _cpus(),
         "load_avg": load,
+        "contended": load is not None and load >= 1.0,
         "versions": {
             "python": platform.python_version(),
             "torch": torch.__version__,
