@@ -220,3 +220,29 @@ def test_workers_benchmark_keys(
     assert saved["identical"] is True
     assert saved["cpus"] >= 1
     assert {"python", "torch", "torchgeo", "torchgeo_lsr"} <= set(saved["versions"])
+
+
+def test_a_killed_worker_is_one_error_and_leaves_no_partial_file(
+    city: SampleCity, tmp_path: Path
+) -> None:
+    """A worker killed outright (the OOM killer's SIGKILL) cannot clean up: the parent does."""
+    out = tmp_path / "priors"
+    partials: list[Path] = []
+
+    def kill_a_worker() -> None:
+        deadline = time.monotonic() + 120  # a bound on waiting, not an assertion on time
+        while not partials and time.monotonic() < deadline:
+            partials.extend(sorted(out.glob(".*.partial")) if out.exists() else [])
+            time.sleep(0.01)
+        if partials:
+            os.kill(int(partials[0].name.split(".")[-3]), signal.SIGKILL)
+
+    watcher = threading.Thread(target=kill_a_worker, daemon=True)
+    watcher.start()
+    with pytest.raises(ChildProcessError, match=r"^prior: a worker process died \(killed"):
+        build_region_priors(city.root, out, PriorConfig(window=32), progress=False, workers=2)
+    watcher.join()
+    assert partials, "no partial file was seen before the run ended"
+    assert sorted(out.glob(".*.partial")) == []
+    rerun = build_region_priors(city.root, out, PriorConfig(window=32), progress=False)
+    assert len(rerun.skipped) + len(rerun.written) == TILES

@@ -35,6 +35,7 @@ import math
 import multiprocessing
 import os
 import pickle
+import queue
 import signal
 import sys
 import threading
@@ -55,6 +56,7 @@ from ..classes import ClassScheme, LabelScheme, get_scheme, reference_cooccurren
 from ..datasets.base import GeoSource, RasterSource
 from ..datasets.grid import Grid
 from ..formats import content_key, prior_writer, stored_key, write_prior
+from ..outputs import remove_stale_partials
 from ..progress import Progress
 from ..region import (
     Region,
@@ -354,7 +356,7 @@ def build_tile_prior(
         compress="zstd",
         zstd_level=1,
         predictor=2 if config.dtype == "uint8" else 3,
-        num_threads="ALL_CPUS",
+        num_threads=_WORKER.get("gdal_threads", "ALL_CPUS"),  # a worker: its share
     )
     with prior_writer(out, grid, scheme, key=key, dtype=config.dtype, **profile) as dst:
         for window, padded in grid.windows(win, margin):
@@ -522,6 +524,7 @@ def _init_worker(
     torch.set_num_threads(threads)
     _WORKER.clear()
     _WORKER.update(region=region, matrix=matrix, config=config, messages=messages, busy=False)
+    _WORKER["gdal_threads"] = str(threads)  # ZSTD compression threads (the bytes do not change)
 
 
 def _worker_sources() -> tuple[GeoSource, dict[str, GeoSource]]:
@@ -603,8 +606,12 @@ def _sigterm_raises() -> Iterator[None]:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
-def _stop_pool(pool: ProcessPoolExecutor) -> None:
-    """Cancel what has not started and stop the workers now (SIGTERM, then SIGKILL)."""
+def _stop_pool(pool: ProcessPoolExecutor, out_dir: Path) -> None:
+    """Cancel what has not started and stop the workers now (SIGTERM, then SIGKILL).
+
+    A worker stopped by SIGTERM removes its partial file; one that could not (killed,
+    or dead of its own) leaves it, and it is removed here.
+    """
     processes = list((getattr(pool, "_processes", None) or {}).values())
     pool.shutdown(wait=False, cancel_futures=True)
     for process in processes:
@@ -616,6 +623,7 @@ def _stop_pool(pool: ProcessPoolExecutor) -> None:
             process.kill()
             process.join()
     pool.shutdown(wait=True)
+    remove_stale_partials(out_dir)  # of dead processes only
 
 
 def _build_in_pool(
@@ -663,26 +671,27 @@ def _build_in_pool(
                 while not messages.empty():
                     try:
                         index, fraction = messages.get_nowait()
-                    except Exception:  # queue.Empty: another look next time
+                    except queue.Empty:  # another look next time
                         break
                     if index not in finished:
                         partial[index] = min(1.0, partial.get(index, 0.0) + fraction)
                         last = index
                 for future in sorted(ready, key=futures.__getitem__):
                     index = futures[future]
-                    try:
-                        finished[index] = future.result()  # a worker's error is raised here
-                    except BrokenProcessPool:
-                        raise ChildProcessError(
-                            f"prior: a worker process died while building {todo[index][0]} "
-                            "(out of memory? fewer --workers need less); rerun to resume"
-                        ) from None
+                    finished[index] = future.result()  # a worker's error is raised here
                     partial.pop(index, None)
                     last = index
                 if last is not None:
                     show(last)
+        except BrokenProcessPool:
+            _stop_pool(pool, todo[0][1].parent)
+            raise ChildProcessError(
+                "prior: a worker process died (killed, or out of memory: fewer --workers need "
+                "less; from Python, a script that starts workers needs an "
+                "`if __name__ == '__main__':` guard); rerun to resume"
+            ) from None
         except BaseException:
-            _stop_pool(pool)
+            _stop_pool(pool, todo[0][1].parent)
             raise
         finally:
             messages.close()
