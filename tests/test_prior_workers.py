@@ -149,6 +149,16 @@ def test_a_bad_workers_is_refused(city: SampleCity, tmp_path: Path, value: str) 
             build_region_priors(city.root, tmp_path / "out", workers=int(value))
 
 
+def test_workers_with_the_learned_prior_is_refused(city: SampleCity, tmp_path: Path) -> None:
+    args = ("--out", tmp_path / "out", "--workers", "2", "--learned-prior", tmp_path / "p.ckpt")
+    rc, stdout, err = run_cli(city.root, *args)
+    assert (rc, stdout) == (2, "")
+    assert (
+        err
+        == "torchgeo-lsr prior: --workers: the learned prior runs in one process; drop --workers\n"
+    )
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
