@@ -219,6 +219,24 @@ def startup(data: dict[str, Any], name: str) -> list[str]:
     return [*lines, ""]
 
 
+def workers(data: dict[str, Any], name: str) -> list[str]:
+    """Priors at 1 and 2 worker processes (``benchmarks/workers.py``)."""
+    times = data.get("prior_s", {})
+    note = " (contended: other work shared the CPUs)" if data.get("contended") else ""
+    return [
+        f"### Prior workers (`{name}`)",
+        "",
+        f"Median wall seconds of `build_region_priors` on {data.get('cpus')} CPUs{note}.",
+        "",
+        "| tiles | 1 worker (s) | 2 workers (s) | speed-up | forkserver start (s) | same bytes |",
+        "|---|---|---|---|---|---|",
+        f"| {data.get('tiles')} x {data.get('tile_size_px')} px | {_f(times.get('1'), 2)} | "
+        f"{_f(times.get('2'), 2)} | {_f(data.get('prior_speedup'), 2)} | "
+        f"{_f(data.get('pool_start_s'), 2)} | {data.get('identical')} |",
+        "",
+    ]
+
+
 def build(results: Path) -> str:
     out = [
         "# Benchmark results",
@@ -252,6 +270,8 @@ def build(results: Path) -> str:
             )
         elif kind == "startup":
             out += startup(data, path.name)
+        elif kind == "workers":
+            out += workers(data, path.name)
         elif kind == "mapping":
             out += simple(
                 data,

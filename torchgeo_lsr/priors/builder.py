@@ -20,18 +20,32 @@ temporary name and renamed when complete, and carries a key of its inputs and pa
 (the ``LSR_PRIOR_KEY`` tag): a rerun skips tiles whose key matches, so an interrupted run
 resumes where it stopped and a changed input or parameter rebuilds.
 
+``workers > 1`` builds whole tiles in that many processes on this machine
+(:func:`build_region_priors`); the files are the same bytes whatever the number.
+
 .. versionadded:: 0.1
 """
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import hashlib
 import math
+import multiprocessing
 import os
-from collections.abc import Callable, Mapping, Sequence
+import pickle
+import queue
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import numpy as np
@@ -42,6 +56,7 @@ from ..classes import ClassScheme, LabelScheme, get_scheme, reference_cooccurren
 from ..datasets.base import GeoSource, RasterSource
 from ..datasets.grid import Grid
 from ..formats import content_key, prior_writer, stored_key, write_prior
+from ..outputs import remove_stale_partials
 from ..progress import Progress
 from ..region import (
     Region,
@@ -57,7 +72,7 @@ from .blur import (
     pyramid_canvas,
     pyramid_up,
 )
-from .config import PriorConfig
+from .config import PriorConfig, check_workers
 from .fusion import fuse_auxiliary
 from .simplex import to_simplex
 
@@ -286,7 +301,13 @@ def _fast_prior_window(
     key = (cell_r[:, None] + cell_c[None, :]) * (n + 1) + code
     counts = torch.bincount(key.view(-1), minlength=hc * wc * (n + 1)).view(hc * wc, n + 1)
     fractions = counts[:, :n].T.float() / (f * f)  # (n, cells) area fractions per NLCD index
-    mass = (matrix.float() @ fractions).view(-1, hc, wc)
+    # matrix @ fractions, summed in a fixed order: a matrix product's rounding depends on
+    # the number of torch threads, and a prior must be the same bytes however it is built
+    m = matrix.float()
+    mass = m[:, :1] * fractions[:1]
+    for j in range(1, n):
+        mass.addcmul_(m[:, j : j + 1], fractions[j : j + 1])
+    mass = mass.view(-1, hc, wc)
     weight = fractions.sum(dim=0).view(1, hc, wc)
     both = pyramid_blur_coarse(torch.cat([mass, weight])[None], ksize, sig, (f, f))[0]
     num, den = both[:-1], both[-1:]
@@ -335,7 +356,7 @@ def build_tile_prior(
         compress="zstd",
         zstd_level=1,
         predictor=2 if config.dtype == "uint8" else 3,
-        num_threads="ALL_CPUS",
+        num_threads=_WORKER.get("gdal_threads", "ALL_CPUS"),  # a worker: its share
     )
     with prior_writer(out, grid, scheme, key=key, dtype=config.dtype, **profile) as dst:
         for window, padded in grid.windows(win, margin):
@@ -373,6 +394,8 @@ def build_region_priors(
     out_dir: str | os.PathLike[str],
     config: PriorConfig | None = None,
     progress: bool | None = None,
+    *,
+    workers: int = 1,
 ) -> PriorReport:
     """Build one prior GeoTIFF per imagery tile of ``region`` into ``out_dir``.
 
@@ -388,13 +411,28 @@ def build_region_priors(
         progress: False shows no progress, True shows it, None decides from the
             verbosity (:mod:`torchgeo_lsr.progress`): tiles done/total with an ETA,
             reused tiles said so.
+        workers: processes building tiles (1 to
+            :data:`~torchgeo_lsr.priors.config.MAX_WORKERS`). 1 (default) builds them
+            one after the other in this process; more starts a pool of that many
+            processes (at most one per tile to build), each building whole tiles with
+            ``cpu_count // workers`` torch threads. The files are byte for byte the
+            same whatever the number, which is not part of their key. An error in a
+            worker is raised here as it would be without workers; on an error or a
+            signal the workers are stopped and leave no half-written file.
 
     Returns:
-        :class:`PriorReport` with the written and skipped files and the matrix used.
+        :class:`PriorReport` with the written and skipped files (in tile order) and the
+        matrix used.
+
+    Raises:
+        ValueError: on a bad ``workers``, a tile no NLCD file covers, or bad inputs.
     """
+    check_workers(workers)
     config = config or PriorConfig()
     region, out_dir = Region.open(region), Path(out_dir)
-    nlcd, aux = region.nlcd(), region.aux_sources(config.aux)
+    nlcd = region.nlcd()
+    in_pool = workers > 1 and set(config.aux) <= set(region.available_aux())
+    aux = None if in_pool else region.aux_sources(config.aux)  # workers open their own
     matrix = resolve_cooccurrence(config, region)
     params = dataclasses.asdict(config) | {
         "fusion": config.fusion_spec(),
@@ -412,6 +450,11 @@ def build_region_priors(
             )
     done = len(report.skipped)
     with Progress("prior", done + len(todo), "tiles", reused=done, progress=progress) as bar:
+        if in_pool and len(todo) > 1:
+            written = _build_in_pool(region, todo, matrix, config, min(workers, len(todo)), bar)
+            report.written.extend(written)
+            return report
+        aux = region.aux_sources(config.aux) if aux is None else aux
         for tile, out, key in todo:
             pixels = math.prod(Grid.of_raster(tile).shape)  # windows: fractions of a tile
 
@@ -422,6 +465,239 @@ def build_region_priors(
             report.written.append(out)
             bar.update_to(done + len(report.written))
     return report
+
+
+# ------------------------------------------------------------------- worker processes
+#: How the worker processes start (see :func:`_build_in_pool`): ``forkserver`` forks them
+#: from a server process that has imported this module once (and is reused by later pools
+#: of the same process); ``spawn`` would import torch and the geo stack in each worker.
+#: Never ``fork``: forking a process whose torch or GDAL threads run is unsafe.
+START_METHOD = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+
+#: Seconds between two looks at the workers' progress messages.
+_POLL_S = 0.2
+
+
+class _Stopped(BaseException):
+    """Raised in a worker by SIGTERM (the parent stopping the pool) while it builds a tile."""
+
+
+class _Terminated(BaseException):
+    """Raised in the parent by SIGTERM while the pool runs, when nobody else handles it."""
+
+
+#: A worker process's sources and settings (set by :func:`_init_worker`).
+_WORKER: dict[str, Any] = {}
+
+
+def _cpu_count() -> int:
+    """CPUs this process may run on (its affinity: a SLURM or taskset allocation)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to send this process SIGTERM when its parent dies (a killed ``prior``)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+
+
+def _stop_worker(signum: int, frame: FrameType | None) -> None:
+    if _WORKER.get("busy"):
+        raise _Stopped  # atomic_output removes the half-written file on the way out
+    os._exit(128 + signum)
+
+
+def _init_worker(
+    region: Region, matrix: np.ndarray, config: PriorConfig, threads: int, messages: Any
+) -> None:
+    """A worker's start: signals, torch threads, what its tiles need (opened when used)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which stops us
+    signal.signal(signal.SIGTERM, _stop_worker)
+    _die_with_parent()
+    torch.set_num_threads(threads)
+    _WORKER.clear()
+    _WORKER.update(region=region, matrix=matrix, config=config, messages=messages, busy=False)
+    _WORKER["gdal_threads"] = str(threads)  # ZSTD compression threads (the bytes do not change)
+
+
+def _worker_sources() -> tuple[GeoSource, dict[str, GeoSource]]:
+    """The worker's NLCD and aux sources, opened from its region at the first tile."""
+    if "nlcd" not in _WORKER:
+        region: Region = _WORKER["region"]
+        config: PriorConfig = _WORKER["config"]
+        _WORKER["nlcd"] = region.nlcd()
+        _WORKER["aux"] = region.aux_sources(config.aux)
+    return _WORKER["nlcd"], _WORKER["aux"]
+
+
+def _portable(err: Exception) -> Exception:
+    """``err`` if it reaches the parent unchanged; else its builtin kind with its text.
+
+    Pickling an exception calls its class with ``args``, which some classes take to mean
+    something else (TorchGeo's ``DatasetNotFoundError`` says "Dataset not found." then).
+    """
+    try:
+        copy = pickle.loads(pickle.dumps(err))
+        if type(copy) is type(err) and str(copy) == str(err):
+            return err
+    except Exception:
+        pass
+    kind = next(c for c in type(err).__mro__ if c.__module__ == "builtins")
+    made: Exception = kind(str(err))
+    return made
+
+
+def _worker_build(index: int, tile: Path, out: Path, key: str) -> Path:
+    """Build one tile in a worker (:func:`build_tile_prior`), reporting its windows."""
+    messages = _WORKER["messages"]
+    _WORKER["busy"] = True
+    try:
+        nlcd, aux = _worker_sources()
+        pixels = math.prod(Grid.of_raster(tile).shape)
+
+        def windows(n: int) -> None:
+            messages.put((index, n / pixels))
+
+        config: PriorConfig = _WORKER["config"]
+        return build_tile_prior(tile, out, nlcd, _WORKER["matrix"], config, aux, key, windows)
+    except _Stopped:
+        os._exit(128 + signal.SIGTERM)
+    except Exception as err:
+        portable = _portable(err)
+        if portable is err:
+            raise
+        raise portable from None
+    finally:
+        _WORKER["busy"] = False
+
+
+@contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """While the pool runs, SIGTERM stops it and exits 143, unless someone handles it.
+
+    The ``prior`` command leaves SIGTERM to its default (the process ends at once), which
+    would leave the workers running; here the workers are stopped first, then
+    ``SystemExit(143)`` ends the command (releasing its output lock on the way). A handler
+    already installed (``map``'s :func:`~torchgeo_lsr.interrupt.graceful_signals`) stays.
+    """
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    ):
+        yield
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise _Terminated
+
+    signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    except _Terminated:
+        raise SystemExit(128 + signal.SIGTERM) from None
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _stop_pool(pool: ProcessPoolExecutor, out_dir: Path) -> None:
+    """Cancel what has not started and stop the workers now (SIGTERM, then SIGKILL).
+
+    A worker stopped by SIGTERM removes its partial file; one that could not (killed,
+    or dead of its own) leaves it, and it is removed here.
+    """
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        if process.is_alive():
+            process.terminate()  # a busy worker removes its partial file, then exits
+    for process in processes:
+        process.join(timeout=10)
+        if process.is_alive():
+            process.kill()
+            process.join()
+    pool.shutdown(wait=True)
+    remove_stale_partials(out_dir)  # of dead processes only
+
+
+def _build_in_pool(
+    region: Region,
+    todo: Sequence[tuple[Path, Path, str]],
+    matrix: np.ndarray,
+    config: PriorConfig,
+    workers: int,
+    bar: Progress,
+) -> list[Path]:
+    """Build ``todo`` in ``workers`` processes; the outputs in ``todo``'s order.
+
+    The workers send the fraction of each window they finish; ``bar`` counts tiles done
+    plus the fractions of the tiles under way.
+    """
+    context = multiprocessing.get_context(START_METHOD)
+    if START_METHOD == "forkserver":
+        context.set_forkserver_preload([__name__])  # imported once, in the server
+    messages = context.Queue()
+    threads = max(1, _cpu_count() // workers)
+    start = bar.done
+    finished: dict[int, Path] = {}
+    partial: dict[int, float] = {}
+
+    def show(index: int | None = None) -> None:
+        item = None if index is None else todo[index][0].name
+        bar.update_to(start + len(finished) + sum(partial.values()), item=item)
+
+    with _sigterm_raises():
+        pool = ProcessPoolExecutor(
+            workers,
+            mp_context=context,
+            initializer=_init_worker,
+            initargs=(region, matrix, config, threads, messages),
+        )
+        try:
+            futures: dict[Future[Path], int] = {
+                pool.submit(_worker_build, i, tile, out, key): i
+                for i, (tile, out, key) in enumerate(todo)
+            }
+            pending = set(futures)
+            while pending:
+                ready, pending = wait(pending, timeout=_POLL_S, return_when=FIRST_COMPLETED)
+                last = None
+                while not messages.empty():
+                    try:
+                        index, fraction = messages.get_nowait()
+                    except queue.Empty:  # another look next time
+                        break
+                    if index not in finished:
+                        partial[index] = min(1.0, partial.get(index, 0.0) + fraction)
+                        last = index
+                for future in sorted(ready, key=futures.__getitem__):
+                    index = futures[future]
+                    finished[index] = future.result()  # a worker's error is raised here
+                    partial.pop(index, None)
+                    last = index
+                if last is not None:
+                    show(last)
+        except BrokenProcessPool:
+            _stop_pool(pool, todo[0][1].parent)
+            raise ChildProcessError(
+                "prior: a worker process died (killed, or out of memory: fewer --workers need "
+                "less; from Python, a script that starts workers needs an "
+                "`if __name__ == '__main__':` guard); rerun to resume"
+            ) from None
+        except BaseException:
+            _stop_pool(pool, todo[0][1].parent)
+            raise
+        finally:
+            messages.close()
+            messages.cancel_join_thread()
+        pool.shutdown(wait=True)
+    return [finished[i] for i in sorted(finished)]
 
 
 def build_label_priors(

@@ -21,7 +21,7 @@ from ..options import (
     run_tool,
     tool_parser,
 )
-from .config import PriorConfig
+from .config import MAX_WORKERS, PriorConfig, check_workers
 
 __all__ = ["main"]
 
@@ -43,7 +43,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             help="apply a trained LearnedPriorTask checkpoint instead of the hand-made "
             "recipe (its input settings come from the checkpoint)",
         )
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=1,
+            help=f"processes building tiles on this machine, 1 to {MAX_WORKERS} (the priors "
+            "are the same bytes whatever the number; 1 builds them in this process)",
+        )
         args = parse_options(parser, argv)
+        workers = check_workers(args.workers)
+        if workers > 1 and args.learned_prior is not None:
+            raise ValueError("--workers: the learned prior runs in one process; drop --workers")
         config = PriorConfig(**{name: args[name] for name in names})
         progress = False if args.no_progress or args.quiet else None
 
@@ -67,7 +77,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     progress=progress,
                 )
             else:
-                report = build_region_priors(region, out, config, progress=progress)
+                report = build_region_priors(
+                    region, out, config, progress=progress, workers=workers
+                )
         print(
             f"priors in {out}: {len(report.written)} written, {len(report.skipped)} reused "
             f"(classes {config.classes}, co-occurrence {config.cooccurrence}, "

@@ -25,7 +25,29 @@ from ..classes import ClassScheme, LabelScheme, get_scheme
 if TYPE_CHECKING:
     from .fusion import FusionConfig
 
-__all__ = ["PriorConfig"]
+__all__ = ["MAX_WORKERS", "PriorConfig", "check_workers"]
+
+#: The most worker processes ``prior --workers`` (and ``build_region_priors``) accepts.
+MAX_WORKERS = 64
+
+
+def check_workers(workers: object) -> int:
+    """``workers`` if it is a number of prior processes from 1 to :data:`MAX_WORKERS`.
+
+    Not a :class:`PriorConfig` field: how many processes build the priors changes nothing
+    in them (it is not part of their key).
+
+    Raises:
+        ValueError: naming ``--workers``, on anything else.
+    """
+    if isinstance(workers, bool) or not isinstance(workers, int):
+        raise ValueError(f"--workers: expected a number of processes, got {workers!r}")
+    if not 1 <= workers <= MAX_WORKERS:
+        raise ValueError(
+            f"--workers: expected 1 to {MAX_WORKERS} processes (1 builds the tiles in this "
+            f"process), got {workers}"
+        )
+    return workers
 
 
 @dataclass(frozen=True)
