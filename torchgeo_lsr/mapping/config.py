@@ -193,9 +193,9 @@ class MapConfig:
         seed: seed of initialisation and sampling.
         save_probs: also write probability rasters.
         save_uncertainty: also write uncertainty maps: entropy of q and of r, r's max probability.
-        workers: processes for the per-tile stages outside the network: building the
-            priors and writing the maps (the network's prediction spreads over processes
-            with ``devices`` and ``strategy``); the outputs are the same for any number.
+        workers: processes building the recipe priors, whole tiles each (as ``prior
+            --workers``; the same files for any number); the network's training and
+            prediction spread over processes with ``devices`` and ``strategy``.
     """
 
     loss: LossName = "qr"
@@ -276,10 +276,12 @@ class MapConfig:
                 check_choice("aux", source, AuxName)
             if self.aux and self.prior != "handmade":
                 raise ValueError(f"aux={list(self.aux)} is fused into prior='handmade' only")
+        from ..priors.config import check_workers
+
+        check_workers(self.workers)
         if self.init_from is not None and not os.path.isfile(self.init_from):
             raise FileNotFoundError(f"init_from {self.init_from}: no such checkpoint")
         for name, value, least in (
-            ("workers", self.workers, 1),
             ("steps", self.steps, 0),
             ("batch_size", self.batch_size, 1),
             ("patch_size", self.patch_size, 16),

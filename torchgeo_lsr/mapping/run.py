@@ -147,7 +147,7 @@ def _map_region(
         labelled = build_label_priors(region, priors, scheme)
         report("prior", _written(len(labelled.written), len(labelled.skipped)), progress)
     else:
-        build_region_priors(region, priors, prior_config, progress=progress)
+        build_region_priors(region, priors, prior_config, progress=progress, workers=config.workers)
     timer("prior_s", start)
 
     start = time.perf_counter()

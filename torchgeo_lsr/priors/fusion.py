@@ -216,18 +216,24 @@ def fuse_auxiliary(
     num_classes = prior.shape[-3]
     _check_config(layers, targets, weights, dilate, sigma, num_classes)
     x = prior if prior.ndim == 4 else prior.unsqueeze(0)
-    added = torch.zeros_like(x)
+    added: dict[int, Tensor] = {}  # target class -> its added mass (B, 1, H, W)
     for name, layer in layers.items():
         m = dilate_mask(_layer_mask(layer, prior, name), dilate.get(name, 0))
         s = float(sigma.get(name, 0.0))
         if s > 0:
             m = blur_probs(m, s)
         c = targets[name]
-        added[:, c : c + 1] += float(weights.get(name, 1.0)) * m
-    touched = (added > 0).any(dim=1, keepdim=True)
-    total = x + added
+        mass_c = float(weights.get(name, 1.0)) * m
+        added[c] = added[c] + mass_c if c in added else mass_c
+    if not added:
+        return prior.clone()  # a new tensor, as with layers
+    touched = torch.zeros((x.shape[0], 1, *x.shape[2:]), dtype=torch.bool, device=x.device)
+    total = x.clone()  # one working copy, updated in place (a window of a full tile is large)
+    for c, mass_c in added.items():
+        touched |= mass_c > 0
+        total[:, c : c + 1] += mass_c
     mass = total.sum(dim=1, keepdim=True)
-    fused = total / torch.where(mass > 0, mass, torch.ones_like(mass))
+    fused = total.div_(torch.where(mass > 0, mass, torch.ones_like(mass)))
     out = torch.where(touched, fused, x)
     return out if prior.ndim == 4 else out.squeeze(0)
 

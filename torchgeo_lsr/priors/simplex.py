@@ -71,18 +71,17 @@ def to_simplex(
     mask = check_mask(nodata, p, "nodata")
     axis = p.ndim - 3
     finite = torch.isfinite(p).all(dim=axis)
-    clean = torch.where(torch.isfinite(p), p, torch.zeros_like(p)).clamp_min(0)
-    mass = clean.sum(dim=axis)
+    # one working copy, updated in place (a full tile's window is ~100 MB a copy)
+    q = torch.nan_to_num(p, nan=0.0, posinf=0.0, neginf=0.0).clamp_min_(0)
+    mass = q.sum(dim=axis)
     valid = finite & (mass > min_mass)
     if mask is not None:
         valid = valid & ~mask
-    keep = valid.unsqueeze(axis)
-    denom = torch.where(valid, mass, torch.ones_like(mass)).unsqueeze(axis)
-    q = clean / denom
+    q.div_(torch.where(valid, mass, torch.ones_like(mass)).unsqueeze(axis))
     if eps > 0:
-        q = (q + eps) / (1 + p.shape[axis] * eps)
-    probs = torch.where(keep, q, torch.zeros_like(q))
-    return SimplexOutput(probs, valid)
+        q.add_(eps).div_(1 + p.shape[axis] * eps)
+    q.mul_(valid.unsqueeze(axis))  # q is finite and >= 0 here: the same as a where
+    return SimplexOutput(q, valid)
 
 
 def one_hot(
