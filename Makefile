@@ -56,10 +56,11 @@ demo: $(VENV)/.installed
 	@echo "demo: maps in $(DEMO_DIR)/q.vrt and $(DEMO_DIR)/r.vrt, quicklook $(DEMO_DIR)/quicklook.png,"
 	@echo "      scores in $(DEMO_DIR)/summary.json (the sample city is in $(DEMO_DIR)/region)"
 
-# Every benchmark with --quick on this machine (about 19 min on 2 cores: 16 measured, plus
-# chesapeake.py --quick's 4.8), then the
-# tables of benchmarks/RESULTS.md from their JSON.
-BENCHES := sampling priors mapping sample_city chesapeake raleigh negative_labels rankings
+# Every benchmark with --quick on this machine, then the tables of benchmarks/RESULTS.md
+# from their JSON (--quick forms: each under 10 min on 2 cores; full_tile's first run also
+# generates its 3,500 x 3,000 px region into benchmarks/.cache, a few minutes more).
+BENCHES := sampling priors mapping sample_city chesapeake raleigh negative_labels rankings \
+	training full_tile workers
 bench: $(VENV)/.installed
 	mkdir -p benchmarks/results
 	for b in $(BENCHES); do \

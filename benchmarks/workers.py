@@ -22,12 +22,16 @@ bytes), ``tiles``, ``tile_size_px``, ``pixels``, ``cpus`` (usable by this proces
 more: other work shared the CPUs, every figure is slower and noisier, and the speed-up
 smaller), ``versions`` and the settings. On 2 cores the speed-up
 is at most 2, less what one process already runs in parallel (torch threads, GDAL's
-compression threads). Only the prior is measured; prediction is not part of this script.
+compression threads). Then, unless ``--skip-prediction``, the prediction of the same region
+(:func:`prediction_times`): ``predict_s`` (``{"1": s, "2": s}``: one process, two CPU
+ranks of Lightning's ``ddp_spawn``), ``predict_runs_s``, ``predict_speedup`` and
+``predict_same_maps`` (the class maps of every run agree).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -38,6 +42,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import rasterio
 import torch
 import torchgeo
@@ -91,6 +96,60 @@ def prior_times(
     return runs, warmup, identical
 
 
+def _maps(out: Path) -> dict[str, np.ndarray]:
+    """The q and r class maps of a prediction, ``"q/<tile>"`` -> its classes."""
+    maps = {}
+    for folder in ("q", "r"):
+        for path in sorted((out / folder).glob("*.tif")):
+            with rasterio.open(path) as src:
+                maps[f"{folder}/{path.stem}"] = src.read(1)
+    return maps
+
+
+def prediction_times(
+    region: Path, scratch: Path, repeats: int
+) -> tuple[dict[str, list[float]], bool]:
+    """Wall seconds of ``predict_region`` on 1 process and on 2 (CPU DDP), interleaved.
+
+    One network (the demo's architecture, trained 20 steps: the speed of prediction does
+    not depend on how well it is trained) predicts the whole region; ``"1"`` is one process
+    (torch's threads over every core), ``"2"`` two ranks of ``ddp_spawn`` on the CPU, each
+    predicting and writing its own tiles (rank 0 then writes the maps). Every run goes to a
+    fresh output directory.
+
+    Returns:
+        ``{"1": [...], "2": [...]}`` and whether every run's q and r class maps hold the
+        same classes as the first one-process run's (their files' tags carry the region
+        mean of q, whose last digits depend on how many threads ran the network).
+    """
+    from torchgeo_lsr.mapping import MapConfig, map_region
+    from torchgeo_lsr.mapping.prediction import predict_region
+
+    with rasterio.open(next((region / "naip").glob("*.tif"))) as src:
+        patch = min(MapConfig.patch_size, src.height, src.width)  # a miniature test region
+    base = MapConfig(steps=20, warmup_epochs=0, patch_size=patch, accelerator="cpu")
+    trained = scratch / "trained"
+    map_region(region, trained, base, progress=False)
+    checkpoint = trained / "checkpoints" / "final.ckpt"
+    configs = {"1": base, "2": dataclasses.replace(base, devices=2, strategy="ddp_spawn")}
+    runs: dict[str, list[float]] = {k: [] for k in configs}
+    reference: dict[str, np.ndarray] | None = None
+    identical = True
+    for repeat in range(repeats):
+        for name, config in configs.items():
+            out = scratch / f"predict{name}_r{repeat}"
+            start = time.perf_counter()
+            predict_region(region, trained / "prior", out, checkpoint, config, progress=False)
+            runs[name].append(time.perf_counter() - start)
+            maps = _maps(out)
+            reference = reference if reference is not None else maps
+            identical &= maps.keys() == reference.keys() and all(
+                np.array_equal(maps[k], reference[k]) for k in maps
+            )
+            shutil.rmtree(out)
+    return runs, identical
+
+
 def _cpus() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
@@ -104,6 +163,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "--out", type=Path, default=Path(__file__).parent / "results" / "workers.json"
     )
     parser.add_argument("--cache", type=Path, default=None, help="where the region is kept")
+    parser.add_argument(
+        "--skip-prediction", action="store_true", help="time the prior only (no DDP runs)"
+    )
     args = parser.parse_args(argv)
     tiles, size = QUICK if args.quick else FULL
     cache = args.cache or Path(tempfile.gettempdir()) / "torchgeo_lsr_bench"
@@ -112,6 +174,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     config = PriorConfig()
     with tempfile.TemporaryDirectory(dir=cache) as scratch:
         runs, warmup, identical = prior_times(region, Path(scratch), args.repeats, config)
+        predicted = None
+        if not args.skip_prediction:
+            predicted = prediction_times(region, Path(scratch), args.repeats)
     medians = {k: statistics.median(v) for k, v in runs.items()}
     result: dict[str, Any] = {
         "benchmark": "workers",
@@ -145,6 +210,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         },
         "machine": f"{platform.platform()}, {os.cpu_count()} CPUs",
     }
+    if predicted is not None:
+        pruns, same = predicted
+        pmed = {k: statistics.median(v) for k, v in pruns.items()}
+        result |= {
+            "predict": (
+                "predict_region of the demo's network (FCN 5 x 16) on the same region: one "
+                "process (torch threads over every core) against two CPU ranks of ddp_spawn "
+                "(each its own tiles); wall seconds, medians, interleaved"
+            ),
+            "predict_s": pmed,
+            "predict_runs_s": pruns,
+            "predict_speedup": pmed["1"] / pmed["2"],
+            "predict_same_maps": same,
+        }
     text = json.dumps(result, indent=2)
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -230,6 +230,12 @@ def test_workers_benchmark_keys(
     assert saved["identical"] is True
     assert saved["cpus"] >= 1
     assert {"python", "torch", "torchgeo", "torchgeo_lsr"} <= set(saved["versions"])
+    # the prediction half: one process against two CPU DDP ranks, the same maps
+    assert set(saved["predict_s"]) == {"1", "2"}
+    assert saved["predict_speedup"] == pytest.approx(
+        saved["predict_s"]["1"] / saved["predict_s"]["2"]
+    )
+    assert saved["predict_same_maps"] is True
 
 
 def test_a_killed_worker_is_one_error_and_leaves_no_partial_file(
