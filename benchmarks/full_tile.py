@@ -45,6 +45,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from torchgeo_lsr.outputs import write_json
+
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_CONFIG = ROOT / "configs" / "map" / "demo.yaml"
 #: A NAIP quarter quad at 1 m: rows x columns.
@@ -245,13 +247,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "threads": measured["threads"],
         "cpus": os.cpu_count(),
     }
-    text = json.dumps(result, indent=2)
-    print(text)
+    print(json.dumps(result, indent=2))
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        partial = args.out.with_suffix(".partial")
-        partial.write_text(text + "\n")
-        partial.replace(args.out)
+        write_json(args.out, result)  # atomic, read back
     return result
 
 

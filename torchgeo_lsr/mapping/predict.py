@@ -90,8 +90,11 @@ def predict_windows(
         x = image[None, :, r : r + h, c : c + w].to(device)
         if transform is not None:
             x = transform(x)
+        if x.device.type == "cpu":  # oneDNN's layout: ~2x a 16-filter FCN's convolutions
+            x = x.contiguous(memory_format=torch.channels_last)
         probs = torch.softmax(model(x).float(), dim=1)[0].cpu()
-        yield (kr, kc, kh, kw), probs[:, kr - r : kr - r + kh, kc - c : kc - c + kw]
+        keep = probs[:, kr - r : kr - r + kh, kc - c : kc - c + kw]
+        yield (kr, kc, kh, kw), keep.contiguous()
 
 
 def predict_tile(
@@ -149,13 +152,14 @@ def implicit_posterior_map(
         ``(K, H, W)`` posterior and the ``(H, W)`` mask where the prior has information
         (elsewhere the posterior falls back to q).
     """
-    from ..losses import implicit_posterior, smooth_probs
-
+    # The product itself, not the training loss's log domain (no gradient here; q, P >= eps
+    # keep it well inside float32): the smoothings' common factor 1 / (1 + K eps) cancels
+    # in the normalisation, r = (q + eps)(P + eps) / (q_mean + eps), normalised.
     valid = prior.sum(dim=0) > 0
-    r = implicit_posterior(
-        smooth_probs(q[None], eps),
-        smooth_probs(prior[None], eps),
-        q_mean=smooth_probs(q_mean[None], eps)[0],
-        valid=valid[None],
-    )[0]
-    return torch.where(valid[None], r, q), valid
+    shift = q_mean.to(q.dtype) + eps
+    weight = torch.where(shift > 0, 1 / shift, torch.zeros_like(shift)).view(-1, 1, 1)
+    r = (q + eps).mul_(prior.to(q.dtype) + eps).mul_(weight)
+    total = r.sum(dim=0, keepdim=True)
+    r.div_(torch.where(total > 0, total, torch.ones_like(total)))
+    use = valid & (total[0] > 0)  # (eps = 0: a prior and a q of disjoint supports: q)
+    return torch.where(use[None], r, q), valid
