@@ -237,6 +237,45 @@ def workers(data: dict[str, Any], name: str) -> list[str]:
     ]
 
 
+def workers_prediction(data: dict[str, Any]) -> list[str]:
+    """The prediction half of ``benchmarks/workers.py``: 1 process against 2 DDP ranks."""
+    times = data.get("predict_s")
+    if not times:
+        return []
+    return [
+        "| prediction | 1 process (s) | 2 DDP ranks (s) | speed-up | same maps |",
+        "|---|---|---|---|---|",
+        f"| {data.get('tiles')} x {data.get('tile_size_px')} px | {_f(times.get('1'), 2)} | "
+        f"{_f(times.get('2'), 2)} | {_f(data.get('predict_speedup'), 2)} | "
+        f"{data.get('predict_same_maps')} |",
+        "",
+    ]
+
+
+def full_tile(data: dict[str, Any], name: str) -> list[str]:
+    """One full NAIP tile through ``map`` (``benchmarks/full_tile.py``)."""
+    rows, cols = data.get("tile_px", [None, None])
+    stages = data.get("stages_s", {})
+    peaks = data.get("stage_peak_rss_gib", {})
+    lines = [
+        f"### One {rows} x {cols} px tile through `map` (`{name}`)",
+        "",
+        f"Demo budget on {data.get('cpus')} CPUs. Stages that grow with the area: "
+        f"**{_f(data.get('area_stages_s'), 1)} s** (goal <= {data.get('goal_area_stages_s')} s); "
+        f"peak RSS **{_f(data.get('peak_rss_gib'), 2)} GiB** (goal <= "
+        f"{data.get('goal_peak_rss_gib')} GiB). Prediction "
+        f"{_f(data.get('prediction_mpx_s'), 2)} Mpx/s against the network alone "
+        f"{_f(data.get('forward_mpx_s'), 2)} Mpx/s (x{_f(data.get('predict_over_forward'), 2)}).",
+        "",
+        "| stage | wall s | highest RSS sampled (GiB) |",
+        "|---|---|---|",
+    ]
+    for stage, seconds in stages.items():
+        lines.append(f"| {stage} | {_f(seconds, 1)} | {_f(peaks.get(stage), 2)} |")
+    sizes = ", ".join(f"{k} {_f(v, 1)}" for k, v in data.get("output_mib", {}).items())
+    return [*lines, "", f"Output sizes (MiB): {sizes}.", ""]
+
+
 def build(results: Path) -> str:
     out = [
         "# Benchmark results",
@@ -271,7 +310,9 @@ def build(results: Path) -> str:
         elif kind == "startup":
             out += startup(data, path.name)
         elif kind == "workers":
-            out += workers(data, path.name)
+            out += workers(data, path.name) + workers_prediction(data)
+        elif kind == "full_tile":
+            out += full_tile(data, path.name)
         elif kind == "mapping":
             out += simple(
                 data,
