@@ -44,7 +44,9 @@ Writes JSON: ``budgets`` (name -> ``settings``, ``ours_s_per_step``, ``bare_s_pe
 ``ratio``, ``ours_fit_s_per_step``, ``bare_total_s_per_step``, per-repeat ``runs``,
 ``variants`` name -> ``s_per_step``, ``speedup``, ``max_rel_loss_diff``), top-level
 ``ratio`` (the demo budget's), ``goal_ratio``, ``versions`` (python, torch, torchgeo,
-lightning), ``threads`` (intra- and inter-op) and ``cpu``.
+lightning), ``threads`` (intra- and inter-op) and ``cpu``; with ``--profile``, per budget
+``ours_profile_s``: Lightning ``SimpleProfiler`` totals of one more run of ours (data,
+normalisation and augmentation, forward + loss, backward, validation, checkpoints).
 """
 
 from __future__ import annotations
@@ -119,15 +121,40 @@ def _step_timer() -> tuple[Any, list[float]]:
     return StepTimer(), stamps
 
 
-def run_ours(region: Path, priors: Path, out: Path, config: MapConfig) -> dict[str, Any]:
-    """One ``train()`` as ``map`` runs it; its steady and whole-call seconds per step."""
+#: Lightning profiler actions of a --profile run (substrings) -> the JSON's names.
+PROFILE_ACTIONS = {
+    "train_dataloader_next": "data_next",
+    "on_after_batch_transfer": "normalize_augment",
+    "Strategy]SingleDeviceStrategy.training_step": "forward_loss",
+    "Strategy]SingleDeviceStrategy.backward": "backward",
+    "optimizer_step": "optimizer_step_with_forward_backward",
+    "validation_step": "validation_steps",
+    "save_checkpoint": "save_checkpoint",
+    "[Callback]ResumeCheckpoint.on_train_batch_end": "resume_checkpoint_callback",
+    "run_training_epoch": "training_epochs",
+}
+
+
+def run_ours(
+    region: Path, priors: Path, out: Path, config: MapConfig, profile: bool = False
+) -> dict[str, Any]:
+    """One ``train()`` as ``map`` runs it; its steady and whole-call seconds per step.
+
+    ``profile``: under Lightning's ``SimpleProfiler``, whose totals per action (seconds,
+    :data:`PROFILE_ACTIONS`) come back under ``"profile"``.
+    """
+    from lightning.pytorch.profilers import SimpleProfiler
+
     from torchgeo_lsr.mapping.training import train
 
     timer, stamps = _step_timer()
     original = MapConfig.trainer
+    profiler = SimpleProfiler() if profile else None
 
     def trainer(self: MapConfig, **kwargs: Any) -> Any:
         kwargs["callbacks"] = [*kwargs.get("callbacks", []), timer]
+        if profiler is not None:
+            kwargs["profiler"] = profiler
         return original(self, **kwargs)
 
     shutil.rmtree(out, ignore_errors=True)  # a finished run would be reused, not trained
@@ -136,13 +163,20 @@ def run_ours(region: Path, priors: Path, out: Path, config: MapConfig) -> dict[s
         train(region, priors, out, config, progress=False)
     total = time.perf_counter() - start
     steady = _steady(stamps)
-    return {
+    result: dict[str, Any] = {
         "s_per_step": _median(steady),
         "mean_s_per_step": sum(steady) / len(steady),
         "fit_s_per_step": total / config.steps,
         "train_call_s": total,
         "steps_timed": len(steady),
     }
+    if profiler is not None:
+        durations = profiler.recorded_durations
+        result["profile"] = {
+            name: sum(sum(d) for action, d in durations.items() if key in action)
+            for key, name in PROFILE_ACTIONS.items()
+        }
+    return result
 
 
 # --------------------------------------------------------------------- bare
@@ -440,6 +474,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "--variant-budgets", nargs="*", default=None, help="default: demo (--quick), else all"
     )
     parser.add_argument("--variants", nargs="+", help="only these variants (and plain)")
+    parser.add_argument(
+        "--profile", action="store_true", help="one more run of ours under SimpleProfiler"
+    )
     parser.add_argument("--tiles", type=int, default=4, help="sample city tiles")
     parser.add_argument("--tile-size", type=int, default=512, help="sample city tile side, px")
     parser.add_argument(
@@ -492,6 +529,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 out = work / f"ours_{name}_{r}"
                 ours.append(run_ours(region_dir, priors, out, config))
                 bare.append(run_bare(config, batches, config.steps, same))
+            profiled = None
+            if args.profile:  # apart from the timed runs: the profiler costs a little
+                profiled = run_ours(region_dir, priors, work / f"ours_{name}_p", config, True)
             ours_s = _median([o["s_per_step"] for o in ours])
             bare_s = _median([b["s_per_step"] for b in bare])
             budgets[name] = {
@@ -520,6 +560,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     "bare": [{k: v for k, v in b.items() if k != "losses"} for b in bare],
                 },
             }
+            if profiled is not None:
+                budgets[name]["ours_profile_s"] = profiled["profile"] | {
+                    "train_call_s": profiled["train_call_s"]
+                }
             if name in variant_budgets:
                 budgets[name]["variants"] = variants(
                     region_dir, priors, name, config, args.quick, repeats, args.variants

@@ -33,7 +33,7 @@ def test_training_benchmark_keys(
     monkeypatch.setattr(bench, "VARIANT_STEPS", {True: 4, False: 4})
     out = tmp_path / "training.json"
     argv = ["--quick", "--repeats", "1", "--tiles", "2", "--tile-size", "96"]
-    argv += ["--variant-budgets", "demo"]
+    argv += ["--variant-budgets", "demo", "--profile"]
     argv += ["--variants", "threads_1", "channels_last", "loader_workers_0", "--out", str(out)]
     result = bench.main(argv)
     saved = json.loads(out.read_text())
@@ -58,3 +58,6 @@ def test_training_benchmark_keys(
         assert variants[name]["max_rel_loss_diff"] >= 0
     assert variants["threads_1"]["max_rel_loss_diff"] < 1e-3  # the same arithmetic
     assert "CUDA" in variants["pin_memory"]["note"]
+    profile = saved["budgets"]["demo"]["ours_profile_s"]  # --profile: one more run of ours
+    assert profile["backward"] > 0
+    assert profile["training_epochs"] <= profile["train_call_s"]
