@@ -49,6 +49,8 @@ def test_training_benchmark_keys(
         assert budget["ratio"] == pytest.approx(
             budget["ours_s_per_step"] / budget["bare_s_per_step"]
         )
+        cpu = budget["ours_cpu_s_per_step"] / budget["bare_cpu_s_per_step"]
+        assert budget["cpu_ratio"] == pytest.approx(cpu)
     assert saved["ratio"] == saved["budgets"]["demo"]["ratio"]
     variants = saved["budgets"]["demo"]["variants"]
     assert "variants" not in saved["budgets"]["default"]
