@@ -419,7 +419,7 @@ def variants(
     ]:
         out[name]["note"] = (
             "batches from LSRDataModule's loader (no augmentation), normalised per batch; "
-            "losses differ from plain's because the batches do"
+            "the same sampler and seed: the first repeat's batches are plain's"
         )
     out["pin_memory"] = {
         "note": "not measured: pinning speeds host-to-CUDA copies only; on the CPU there is "
