@@ -276,6 +276,59 @@ def full_tile(data: dict[str, Any], name: str) -> list[str]:
     return [*lines, "", f"Output sizes (MiB): {sizes}.", ""]
 
 
+def _e(x: Any) -> str:
+    return f"{x:.1e}" if isinstance(x, float) else "" if x is None else str(x)
+
+
+def training(data: dict[str, Any], name: str) -> list[str]:
+    """Seconds per training step, ours against the bare loop; the bare loop's CPU variants."""
+    versions = data.get("versions", {})
+    lines = [
+        f"## Training step: `map` against a bare PyTorch loop (`{name}`)",
+        "",
+        f"Python {versions.get('python')}, torch {versions.get('torch')}, torchgeo "
+        f"{versions.get('torchgeo')}, Lightning {versions.get('lightning')}; "
+        f"{data.get('threads', {}).get('intra_op')} intra-op threads; median of "
+        f"{data.get('repeats')} runs each. `ratio` = ours / bare s/step (steady state), goal "
+        f"<= {data.get('goal_ratio')}; fit s/step is the whole `train()` call over its steps; "
+        "CPU: seconds of CPU of the process (steadier on a loaded machine).",
+        "",
+        "| budget | steps | patch | batch | filters | ours s/step | bare s/step | ratio "
+        "| ours fit s/step | ours CPU s/step | bare CPU s/step | CPU ratio |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    budgets = data.get("budgets", {})
+    for budget, entry in budgets.items():
+        st = entry.get("settings", {})
+        lines.append(
+            f"| {budget} | {st.get('steps')} | {st.get('patch_size')} | {st.get('batch_size')} | "
+            f"{st.get('num_filters')} | {_f(entry.get('ours_s_per_step'))} | "
+            f"{_f(entry.get('bare_s_per_step'))} | {_f(entry.get('ratio'), 2)} | "
+            f"{_f(entry.get('ours_fit_s_per_step'))} | {_f(entry.get('ours_cpu_s_per_step'))} | "
+            f"{_f(entry.get('bare_cpu_s_per_step'))} | {_f(entry.get('cpu_ratio'), 2)} |"
+        )
+    for budget, entry in budgets.items():
+        if "variants" not in entry:
+            continue
+        lines += [
+            "",
+            f"Bare-loop variants, {budget} budget (speed-up over the plain NCHW loop, same run):",
+            "",
+            "| variant | s/step | speed-up | CPU s/step | max rel. loss diff | note |",
+            "|---|---|---|---|---|---|",
+        ]
+        for variant, v in entry["variants"].items():
+            note = v.get("error") or v.get("note", "")
+            if "compile_s" in v:
+                note = f"compile {_f(v['compile_s'], 1)} s; {note}"
+            lines.append(
+                f"| {variant} | {_f(v.get('s_per_step'))} | {_f(v.get('speedup'), 2)} | "
+                f"{_f(v.get('cpu_s_per_step'))} | "
+                f"{_e(v.get('max_rel_loss_diff'))} | {note} |"
+            )
+    return [*lines, ""]
+
+
 def build(results: Path) -> str:
     out = [
         "# Benchmark results",
@@ -307,6 +360,8 @@ def build(results: Path) -> str:
             out += sample_city(
                 data, path.name, f"Raleigh Landsat, coarse labels x{data.get('factor', 8)}"
             )
+        elif kind == "training":
+            out += training(data, path.name)
         elif kind == "startup":
             out += startup(data, path.name)
         elif kind == "workers":
