@@ -38,7 +38,7 @@ def test_training_benchmark_keys(
     result = bench.main(argv)
     saved = json.loads(out.read_text())
     assert saved == json.loads(json.dumps(result))
-    assert set(saved["budgets"]) == {"demo", "default"}
+    assert set(saved["budgets"]) == {"demo", "larger"}
     for key in ("python", "torch", "torchgeo", "lightning"):
         assert saved["versions"][key]
     assert saved["threads"]["intra_op"] >= 1
@@ -53,7 +53,7 @@ def test_training_benchmark_keys(
         assert budget["cpu_ratio"] == pytest.approx(cpu)
     assert saved["ratio"] == saved["budgets"]["demo"]["ratio"]
     variants = saved["budgets"]["demo"]["variants"]
-    assert "variants" not in saved["budgets"]["default"]
+    assert "variants" not in saved["budgets"]["larger"]
     plain = variants["plain"]["s_per_step"]
     for name in ("threads_1", "channels_last", "loader_workers_0"):
         assert variants[name]["speedup"] == pytest.approx(plain / variants[name]["s_per_step"])

@@ -68,11 +68,30 @@ class Scores:
     notes: list[str] = field(default_factory=list)
 
 
+#: :func:`confusion_matrix` counts this many pixels at a time (its work arrays stay small
+#: on a full NAIP tile of 42 Mpx).
+CONFUSION_CHUNK = 1 << 22
+
+
 def confusion_matrix(target: np.ndarray, pred: np.ndarray, num_classes: int) -> np.ndarray:
-    """``(K, K)`` counts of (true, predicted) over pixels where both are in ``[0, K)``."""
-    keep = (target >= 0) & (target < num_classes) & (pred >= 0) & (pred < num_classes)
-    flat = target[keep].astype(np.int64) * num_classes + pred[keep].astype(np.int64)
-    return np.bincount(flat, minlength=num_classes**2).reshape(num_classes, num_classes)
+    """``(K, K)`` counts of (true, predicted) over pixels where both are in ``[0, K)``.
+
+    Example:
+        >>> confusion_matrix(np.array([0, 1, 1, 255]), np.array([0, 1, 0, 1]), 2).tolist()
+        [[1, 0], [1, 1]]
+    """
+    if target.shape != pred.shape:
+        raise ValueError(f"labels {target.shape} and map {pred.shape} differ in shape")
+    k = num_classes
+    total = np.zeros(k * k, dtype=np.int64)
+    t_flat, p_flat = target.reshape(-1), pred.reshape(-1)
+    for start in range(0, t_flat.size, CONFUSION_CHUNK):
+        t = t_flat[start : start + CONFUSION_CHUNK]
+        p = p_flat[start : start + CONFUSION_CHUNK]
+        keep = (t >= 0) & (t < k) & (p >= 0) & (p < k)
+        flat = t[keep].astype(np.int64) * k + p[keep].astype(np.int64)
+        total += np.bincount(flat, minlength=k * k)
+    return total.reshape(k, k)
 
 
 def scores(confusion: np.ndarray, names: Sequence[str]) -> Scores:

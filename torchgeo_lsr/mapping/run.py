@@ -31,6 +31,7 @@ file is ever half-written under its final name. Rerunning with ``save_probs`` or
 from __future__ import annotations
 
 import dataclasses
+import gc
 import os
 import platform
 import time
@@ -152,6 +153,7 @@ def _map_region(
 
     start = time.perf_counter()
     checkpoint = train(region, priors, out, config, progress, norm)
+    gc.collect()  # the trainer's reference cycles hold the training tiles (~1 GB a NAIP tile)
     timer("train_s", start)
 
     start = time.perf_counter()
