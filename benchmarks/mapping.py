@@ -4,7 +4,7 @@
 Both are measured in one run on the generated sample city with the same trained network:
 
 * ``forward_s``: the network alone, one forward pass per tile over the whole tile, on
-  tensors already in memory (the floor);
+  tensors already in memory, channels-last as prediction runs them on a CPU (the floor);
 * ``predict_s``: the real prediction stage of ``torchgeo-lsr map``
   (:func:`torchgeo_lsr.mapping.prediction.predict_region`): reading tiles, windowed inference
   with receptive-field margins, the region-level denominator, the implicit posterior,
@@ -31,6 +31,7 @@ import torch
 
 from torchgeo_lsr.mapping import MapConfig, map_region
 from torchgeo_lsr.mapping.prediction import load_model, predict_region
+from torchgeo_lsr.outputs import write_json
 
 DEMO_CONFIG = Path(__file__).parents[1] / "configs" / "map" / "demo.yaml"
 
@@ -58,7 +59,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         images = []
         for tile in tiles:
             with rasterio.open(tile) as src:
-                images.append(torch.from_numpy(src.read()).float()[None] / 255)
+                image = torch.from_numpy(src.read()).float()[None] / 255
+                # the layout prediction runs in on a CPU (predict_windows): the same floor
+                images.append(image.contiguous(memory_format=torch.channels_last))
         pixels = sum(int(x.shape[-1] * x.shape[-2]) for x in images)
 
         forward, predict = [], []
@@ -94,9 +97,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(text)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        partial = args.out.with_suffix(".partial")
-        partial.write_text(text + "\n")
-        partial.replace(args.out)
+        write_json(args.out, result)  # atomic, read back
     return result
 
 

@@ -30,7 +30,6 @@ Usage: ``python benchmarks/raleigh.py [--quick] [--out FILE.json] [--factor 8]
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
 import subprocess
@@ -53,6 +52,7 @@ from sample_city import BASELINES, METHODS, table
 
 from torchgeo_lsr.mapping.evaluate import confusion_matrix, scores
 from torchgeo_lsr.mapping.predict import implicit_posterior_map
+from torchgeo_lsr.outputs import write_json
 from torchgeo_lsr.priors import blur_probs, estimate_cooccurrence, one_hot, remap, to_simplex
 from torchgeo_lsr.trainers import LRSchedule, WarmupLoss
 
@@ -549,9 +549,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(f"elapsed {result['elapsed_s']:.0f} s")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        partial = args.out.with_suffix(".partial")
-        partial.write_text(json.dumps(result, indent=2) + "\n")
-        partial.replace(args.out)
+        write_json(args.out, result)  # atomic, read back
         print(f"wrote {args.out}")
     return result
 

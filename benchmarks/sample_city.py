@@ -35,6 +35,7 @@ import torch
 
 from torchgeo_lsr.classes import get_scheme
 from torchgeo_lsr.mapping import MapConfig, map_region
+from torchgeo_lsr.outputs import write_json
 from torchgeo_lsr.sample_city import make_sample_city
 
 DEMO_CONFIG = Path(__file__).parents[1] / "configs" / "map" / "demo.yaml"
@@ -163,9 +164,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(table(result))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        partial = args.out.with_suffix(".partial")
-        partial.write_text(json.dumps(result, indent=2) + "\n")
-        partial.replace(args.out)
+        write_json(args.out, result)  # atomic, read back
     return result
 
 

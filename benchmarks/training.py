@@ -77,6 +77,7 @@ from unittest import mock
 import torch
 
 from torchgeo_lsr.mapping import MapConfig
+from torchgeo_lsr.outputs import write_json
 
 DEMO_CONFIG = Path(__file__).parents[1] / "configs" / "map" / "demo.yaml"
 #: Steps left out of the steady-state medians (allocation, first checkpoint, workers).
@@ -616,9 +617,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(text)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        partial = args.out.with_suffix(".partial")
-        partial.write_text(text + "\n")
-        partial.replace(args.out)
+        write_json(args.out, result)  # atomic, read back
     return result
 
 
