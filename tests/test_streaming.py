@@ -177,3 +177,112 @@ def test_work_file_sums_equal_the_whole_tile(tmp_path: Path) -> None:
     assert torch.equal(total, expected)
     with rasterio.open(tmp_path / "work" / "t.tif") as src:
         assert np.array_equal(src.read(), codes.numpy())
+
+
+class _Recorder(torch.nn.Module):
+    """A 1x1 convolution that notes, on every call, whether CPU autocast is on."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = torch.nn.Conv2d(4, 3, 1)
+        self.autocast: list[bool] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.autocast.append(torch.is_autocast_enabled("cpu"))
+        return self.conv(x)
+
+
+def _tile(tmp_path: Path, height: int = 60, width: int = 50) -> tuple[Path, torch.Tensor]:
+    rng = np.random.default_rng(0)
+    data = rng.integers(0, 256, (4, height, width), dtype=np.uint8)
+    tile = tmp_path / "t.tif"
+    grid = Grid("EPSG:26917", from_origin(0, height, 1, 1), height, width)
+    with rasterio.open(tile, "w", **grid.profile(4, "uint8")) as dst:
+        dst.write(data)
+    return tile, torch.from_numpy(data)
+
+
+def _trainer(precision: str, callbacks: list[Any]) -> Any:
+    from lightning.pytorch import Trainer
+
+    return Trainer(
+        accelerator="cpu",
+        precision=precision,  # type: ignore[arg-type]
+        callbacks=callbacks,
+        logger=False,
+        enable_progress_bar=False,
+        enable_checkpointing=False,
+    )
+
+
+@pytest.mark.parametrize(("precision", "autocast"), [("bf16-mixed", True), ("32-true", False)])
+def test_windows_run_under_the_trainers_precision(
+    tmp_path: Path, precision: str, autocast: bool
+) -> None:
+    """The windows run when the writer reads them, after predict_step: still in precision."""
+    from torch.utils.data import DataLoader
+
+    from torchgeo_lsr.mapping.engine import TileDataset, TilePredictor
+
+    tile, _ = _tile(tmp_path)
+    model = _Recorder()
+    held: dict[str, torch.Tensor] = {}
+    writer = QTileWriter([tile], tmp_path / "work", key="k", hold=held)
+    loader = DataLoader(TileDataset([tile]), batch_size=1)
+    predictor = TilePredictor(model, margin=0, window=32)
+    _trainer(precision, [writer]).predict(predictor, dataloaders=loader, return_predictions=False)
+    assert len(model.autocast) == 4  # 2 x 2 windows of 32 px
+    assert model.autocast == [autocast] * 4
+    assert held["t"].shape == (3, 60, 50)
+
+
+def test_predict_without_a_writer_returns_each_tile(tmp_path: Path) -> None:
+    """return_predictions=True hands back one TileWindows per tile, the network's q."""
+    from torch.utils.data import DataLoader
+
+    from torchgeo_lsr.mapping.engine import TileDataset, TilePredictor
+
+    tile, data = _tile(tmp_path)
+    model = _Recorder()
+    loader = DataLoader(TileDataset([tile]), batch_size=1)
+    out = _trainer("32-true", []).predict(
+        TilePredictor(model, margin=0, window=32), dataloaders=loader, return_predictions=True
+    )
+    assert out is not None
+    assert len(out) == 1
+    tile_q = out[0]
+    assert isinstance(tile_q, TileWindows)
+    assert (tile_q.index, tile_q.height, tile_q.width) == (0, 60, 50)
+    with torch.no_grad():  # the reference: a 1x1 convolution by hand, whole tile at once
+        x = data.double() / 255
+        w = model.conv.weight.double()[:, :, 0, 0]
+        logits = torch.einsum("kc,chw->khw", w, x) + model.conv.bias.double()[:, None, None]
+        expected = quantize(torch.softmax(logits, dim=0).float())
+    diff = (tile_q.assemble().int() - expected.int()).abs()
+    assert int(diff.max()) <= 1  # float32 round-off may move a code by one
+
+
+def test_progress_counts_a_tile_once_it_is_written(
+    tall: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer computes a tile (its windows are lazy), then progress counts it."""
+    from torchgeo_lsr.progress import Progress
+
+    events: list[str] = []
+    write = QTileWriter.write_on_batch_end
+    update = Progress.update
+
+    def writing(self: QTileWriter, *args: Any, **kwargs: Any) -> None:
+        write(self, *args, **kwargs)
+        events.append("written")
+
+    def counting(self: Progress, *args: Any, **kwargs: Any) -> Any:
+        if self.stage == "prediction":
+            events.append("counted")
+        return update(self, *args, **kwargs)
+
+    monkeypatch.setattr(QTileWriter, "write_on_batch_end", writing)
+    monkeypatch.setattr(Progress, "update", counting)
+    map_region(tall, tmp_path / "map", TINY, progress=True)
+    assert events == ["written", "counted"]

@@ -24,11 +24,9 @@ import itertools
 import json
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import rasterio
 import torch
 from lightning.pytorch import LightningModule, Trainer
@@ -52,7 +50,6 @@ __all__ = [
     "q_sum",
     "quantize",
     "read_q_sum",
-    "read_q_tile",
 ]
 
 #: q is stored as ``round(q * Q_SCALE)`` in ``uint16``.
@@ -73,12 +70,6 @@ def quantize(q: Tensor) -> Tensor:
 def dequantize(codes: Tensor) -> Tensor:
     """Inverse of :func:`quantize` (float32), exact to ``1 / 131070``."""
     return codes.to(torch.float32) / Q_SCALE
-
-
-def read_q_tile(path: str | os.PathLike[str]) -> Tensor:
-    """``uint16`` q codes ``(K, H, W)`` of a work file written by :class:`QTileWriter`."""
-    with rasterio.open(path) as src:
-        return torch.from_numpy(src.read().astype(np.uint16))
 
 
 def read_q_sum(path: str | os.PathLike[str], key: str) -> tuple[Tensor, int] | None:
@@ -167,6 +158,21 @@ class TilePredictor(LightningModule):
     def _normalise(self, x: Tensor) -> Tensor:
         return (x.float() - self.mean) / self.std
 
+    def _forward(self, x: Tensor) -> Tensor:
+        """The network on one window, under the trainer's precision (``16-mixed`` ...).
+
+        The windows run after ``predict_step`` has returned (when the writer reads them),
+        outside the autocast context Lightning holds around the step, so each window
+        enters it itself; no context stays open while the generator waits.
+        """
+        trainer = self._trainer
+        if trainer is None:
+            logits: Tensor = self.model(x)
+            return logits
+        with trainer.precision_plugin.forward_context():
+            logits = self.model(x)
+        return logits
+
     def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> TileWindows:
         """The batch's tile as a :class:`TileWindows` (the loader uses ``batch_size=1``).
 
@@ -177,16 +183,20 @@ class TilePredictor(LightningModule):
             raise ValueError("TilePredictor predicts one tile per batch (batch_size=1)")
         image = batch["image"][0]
         windows = predict_windows(
-            self.model, image, self.margin, self.window, self.device, self._normalise
+            self._forward, image, self.margin, self.window, self.device, self._normalise
         )
         codes = ((keep, quantize(q)) for keep, q in windows)
         _, height, width = image.shape
         return TileWindows(int(batch["index"][0]), height, width, codes)
 
 
-@dataclass(frozen=True)
 class TileWindows:
     """One tile's q as :meth:`TilePredictor.predict_step` returns it: window by window.
+
+    A plain class, not a dataclass: Lightning's ``return_predictions=True`` passes it
+    through as it is (it would deep-copy a dataclass, and the iterator with it), so
+    ``trainer.predict(TilePredictor(...))`` without a writer returns one per tile, each
+    to :meth:`assemble` once.
 
     Attributes:
         index: the tile's index in the :class:`TileDataset`.
@@ -197,10 +207,19 @@ class TileWindows:
             do not overlap. An iterator: it can be read once.
     """
 
-    index: int
-    height: int
-    width: int
-    windows: Iterator[tuple[Span, Tensor]]
+    __slots__ = ("height", "index", "width", "windows")
+
+    def __init__(
+        self, index: int, height: int, width: int, windows: Iterator[tuple[Span, Tensor]]
+    ) -> None:
+        """Initialise a new TileWindows (see the attributes)."""
+        self.index = index
+        self.height = height
+        self.width = width
+        self.windows = windows
+
+    def __repr__(self) -> str:
+        return f"TileWindows(index={self.index}, height={self.height}, width={self.width})"
 
     def assemble(self) -> Tensor:
         """The whole tile's ``(K, H, W)`` codes (reads :attr:`windows`)."""

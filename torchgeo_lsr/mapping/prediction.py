@@ -177,7 +177,8 @@ def predict_region(
             lightning_progress("prediction", progress, unit="tiles", reused=reused)
         )
         writer = QTileWriter(todo, work, ckpt_key, hold=held if in_memory else None)
-        trainer.callbacks.append(writer)
+        # first: the writer computes the tile (TileWindows is lazy), then progress counts it
+        trainer.callbacks.insert(0, writer)
         loader = DataLoader(TileDataset(todo), batch_size=1)
         predictor = TilePredictor(task.model, margin, config.window, norm.mean, norm.std)
         trainer.predict(predictor, dataloaders=loader, return_predictions=False)
@@ -252,7 +253,9 @@ def _write_tile(
     """Write ``files`` of one tile a band of rows at a time (see :func:`row_bands`).
 
     ``q_codes``: the tile's uint16 q, held in memory or its work file. Every output is
-    open at once and published when the last band is written; an error leaves none.
+    open at once and published, one after the other, when the last band is written; an
+    error before then leaves none (a failed check while publishing may leave the ones
+    published before it, which a rerun keeps: they are complete and keyed).
     """
     from .engine import dequantize
 
@@ -268,7 +271,7 @@ def _write_tile(
                 rows = slice(window.row_off, window.row_off + window.height)
                 codes = q_codes[:, rows]
             else:
-                codes = torch.from_numpy(work.read(window=window).astype(np.uint16))
+                codes = torch.from_numpy(work.read(window=window).astype(np.uint16, copy=False))
             probs = {"q": dequantize(codes)}
             if prior_src is not None:
                 prior = torch.from_numpy(read_prior(prior_src, window))
