@@ -24,6 +24,21 @@ from torchgeo_lsr.options import given_options, tool_parser
 CONFIGS = Path(__file__).parents[1] / "configs" / "map"
 
 
+def fake_devices(
+    monkeypatch: pytest.MonkeyPatch, cuda: int = 0, mps: bool = False, tpu: bool = False
+) -> None:
+    """What Lightning's accelerators report: ``cuda`` devices, Apple MPS, a TPU."""
+    from lightning.fabric.accelerators import cuda as fabric_cuda
+    from lightning.fabric.accelerators.cuda import CUDAAccelerator
+    from lightning.fabric.accelerators.mps import MPSAccelerator
+    from lightning.fabric.accelerators.xla import XLAAccelerator
+
+    monkeypatch.setattr(CUDAAccelerator, "is_available", staticmethod(lambda: cuda > 0))
+    monkeypatch.setattr(fabric_cuda, "num_cuda_devices", lambda: cuda)
+    monkeypatch.setattr(MPSAccelerator, "is_available", staticmethod(lambda: mps))
+    monkeypatch.setattr(XLAAccelerator, "is_available", staticmethod(lambda: tpu))
+
+
 def test_budgets_are_the_shipped_configs() -> None:
     """cpu = configs/map/demo.yaml, gpu = configs/map/paper.yaml, field by field."""
     demo = MapConfig.from_yaml(CONFIGS / "demo.yaml")
@@ -41,27 +56,39 @@ def test_budgets_are_the_shipped_configs() -> None:
 
 
 @pytest.mark.parametrize(
-    ("accelerator", "cuda", "name", "reason"),
+    ("accelerator", "devices", "name", "reason"),
     [
-        ("cpu", True, "cpu", "--accelerator cpu"),
-        ("gpu", False, "gpu", "--accelerator gpu"),
-        ("cuda", False, "gpu", "--accelerator cuda"),
-        ("auto", False, "cpu", "--accelerator auto found no GPU"),
-        ("auto", True, "gpu", "--accelerator auto found CUDA (Test GPU)"),
+        ("cpu", {"cuda": 1}, "cpu", "--accelerator cpu"),
+        ("gpu", {}, "gpu", "--accelerator gpu"),
+        ("cuda", {}, "gpu", "--accelerator cuda"),
+        ("auto", {}, "cpu", "--accelerator auto found no GPU"),
+        ("auto", {"cuda": 1}, "gpu", "--accelerator auto found 1 CUDA device"),
+        ("auto", {"cuda": 4}, "gpu", "--accelerator auto found 4 CUDA devices"),
+        ("auto", {"mps": True}, "gpu", "--accelerator auto found Apple MPS"),
+        # Lightning's order for "auto": TPU, then MPS, then CUDA
+        ("auto", {"cuda": 2, "tpu": True}, "gpu", "--accelerator auto found a TPU"),
     ],
 )
 def test_choose_budget(
-    monkeypatch: pytest.MonkeyPatch, accelerator: str, cuda: bool, name: str, reason: str
+    monkeypatch: pytest.MonkeyPatch,
+    accelerator: str,
+    devices: dict[str, Any],
+    name: str,
+    reason: str,
 ) -> None:
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
-    monkeypatch.setattr(torch.cuda, "get_device_name", lambda i=0: "Test GPU")
-    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    fake_devices(monkeypatch, **devices)
     assert choose_budget(accelerator) == (name, reason)
 
 
+def test_choose_budget_leaves_cuda_uninitialised() -> None:
+    """Asking which budget must not start CUDA in the parent (``ddp_fork`` would fail)."""
+    was = torch.cuda.is_initialized()
+    choose_budget("auto")
+    assert torch.cuda.is_initialized() == was
+
+
 def test_for_accelerator_keeps_what_is_given(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(torch.cuda, "get_device_name", lambda i=0: "Test GPU")
+    fake_devices(monkeypatch, cuda=1)
     config, budget = MapConfig.for_accelerator({"steps": 300, "loss": "rq"})
     assert budget.name == "gpu"
     assert (config.steps, config.loss) == (300, "rq")  # given: kept
@@ -104,7 +131,7 @@ def _map_config(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> MapConfig:
 def test_cli_fills_the_budget_and_says_so(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    fake_devices(monkeypatch)
     config = _map_config([], monkeypatch)
     assert config == dataclasses.replace(MapConfig(), **BUDGETS["cpu"])
     err = capsys.readouterr().err
@@ -142,9 +169,8 @@ def test_map_region_without_config_uses_the_budget(
         seen["config"] = config
         return {}
 
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(torch.cuda, "get_device_name", lambda i=0: "Test GPU")
+    fake_devices(monkeypatch, cuda=1)
     monkeypatch.setattr(map_run, "_map_region", fake)
     map_run.map_region(None, tmp_path / "out", progress=True)
     assert seen["config"].steps == 10000
-    assert "budget: gpu (--accelerator auto found CUDA (Test GPU))" in capsys.readouterr().err
+    assert "budget: gpu (--accelerator auto found 1 CUDA device)" in capsys.readouterr().err

@@ -87,6 +87,8 @@ def test_options_are_typed_and_spelled_both_ways() -> None:
         (["--tags", "a,c"], "--tags: expected one of a, b, got 'c'"),
         (["--sise-px", "3"], "unknown option --sise-px (did you mean --size-px?); see --help"),
         (["--zzz"], "unknown option --zzz; see --help"),
+        # no abbreviations: argparse would take --size for --size-px, unseen by given_options
+        (["--size", "3"], "unknown option --size (did you mean --size-px?); see --help"),
     ],
 )
 def test_bad_options_are_one_line(argv: list[str], message: str) -> None:

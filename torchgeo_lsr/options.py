@@ -98,8 +98,12 @@ def tool_parser(prog: str, description: str, config: bool = True) -> ArgumentPar
 
     ``--config`` (YAML of the tool's option names) and ``--print_config`` when
     ``config``; ``--quiet`` / ``--verbose`` (how much the tool prints) and ``--no-progress``.
+    Options are spelt in full: an abbreviation (``--step`` for ``--steps``) is refused, as
+    :func:`given_options` could not tell that it was given.
     """
-    parser = ArgumentParser(prog=prog, description=description, exit_on_error=False)
+    parser = ArgumentParser(
+        prog=prog, description=description, exit_on_error=False, allow_abbrev=False
+    )
     if config:
         parser.add_argument(
             "--config",

@@ -70,7 +70,9 @@ BUDGET_FIELDS = (
 #: ``map``'s training budgets, by accelerator: the settings of :data:`BUDGET_FIELDS` that
 #: neither the command line nor a ``--config`` file sets come from the budget of the
 #: accelerator the run finds (:meth:`MapConfig.for_accelerator`). ``cpu`` is
-#: :class:`MapConfig`'s own defaults, those of ``configs/map/demo.yaml`` (the sample
+#: :class:`MapConfig`'s own defaults, the training settings of ``configs/map/demo.yaml``
+#: (whose ``warmup_epochs: 1`` is what the default ``None`` resolves to at 250 steps; the
+#: two differ at other step counts) (the sample
 #: city in under a minute on 2 cores; the real-NAIP figures of ``benchmarks/chesapeake.py``
 #: are of this budget); ``gpu`` is the paper's (``configs/map/paper.yaml``: FCN 5 x 128,
 #: 10,000 steps of 64 patches of 128 px, TorchGeo's plateau schedule, no warm-up). Filled
@@ -106,20 +108,27 @@ class Budget:
 def choose_budget(accelerator: str) -> tuple[str, str]:
     """``(name, reason)`` of the :data:`BUDGETS` entry for a Lightning ``accelerator``.
 
-    ``auto`` looks for a GPU as Lightning does (CUDA, then Apple MPS); ``cpu`` is the CPU
-    budget; any other accelerator (``gpu``, ``cuda``, ``mps``, ``tpu``) the GPU one.
+    ``auto`` resolves as Lightning's ``Trainer(accelerator="auto")`` does (TPU, then Apple
+    MPS, then CUDA, else the CPU), through the accelerators' own ``is_available``, which
+    counts CUDA devices without initialising CUDA in this process (a later ``ddp_fork``
+    still works). ``cpu`` is the CPU budget; any other accelerator (``gpu``, ``cuda``,
+    ``mps``, ``tpu``) the GPU one.
     """
     if accelerator == "cpu":
         return "cpu", "--accelerator cpu"
     if accelerator != "auto":
         return "gpu", f"--accelerator {accelerator}"
-    import torch
+    from lightning.fabric.accelerators.cuda import CUDAAccelerator, num_cuda_devices
+    from lightning.fabric.accelerators.mps import MPSAccelerator
+    from lightning.fabric.accelerators.xla import XLAAccelerator
 
-    if torch.cuda.is_available():
-        return "gpu", f"--accelerator auto found CUDA ({torch.cuda.get_device_name(0)})"
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
+    if XLAAccelerator.is_available():
+        return "gpu", "--accelerator auto found a TPU"
+    if MPSAccelerator.is_available():
         return "gpu", "--accelerator auto found Apple MPS"
+    if CUDAAccelerator.is_available():
+        n = num_cuda_devices()
+        return "gpu", f"--accelerator auto found {n} CUDA device{'s' if n != 1 else ''}"
     return "cpu", "--accelerator auto found no GPU"
 
 
@@ -181,9 +190,12 @@ class MapConfig:
             everywhere, ``benchmarks/FINDINGS.md``).
         init_from: a checkpoint to start training from: a ``LabelSuperResolutionTask``
             checkpoint or a plain state dict of a network of the same shape (the paper's
-            "pretrained" protocol); None = random initialisation.
+            "pretrained" protocol); None = random initialisation. The shape is
+            ``num_layers`` x ``num_filters``, which the budget sets when not given (5 x 16
+            on a CPU, 5 x 128 on a GPU): give them for a checkpoint from another machine.
         window: prediction window side in pixels.
-        accelerator: Lightning accelerator (``auto`` picks a GPU when there is one).
+        accelerator: Lightning accelerator (``auto`` picks a GPU when there is one); it
+            also picks the training budget (:data:`BUDGETS`) for the options not given.
         devices: Lightning devices per node: a number (``-1``: all), a list of device
             indices (``[0, 2]``) or ``auto``.
         strategy: Lightning strategy (``auto``, ``ddp``, ``ddp_spawn``, ...); under DDP
