@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from ..losses import DEFAULT_SMOOTHING
+from ..models import cpu_channels_last
 from ..samplers.patches import grid_offsets
 
 __all__ = ["Span", "implicit_posterior_map", "predict_tile", "predict_windows", "tile_windows"]
@@ -90,8 +91,7 @@ def predict_windows(
         x = image[None, :, r : r + h, c : c + w].to(device)
         if transform is not None:
             x = transform(x)
-        if x.device.type == "cpu":  # oneDNN's layout: ~2x a 16-filter FCN's convolutions
-            x = x.contiguous(memory_format=torch.channels_last)
+        x = cpu_channels_last(x)  # oneDNN's layout on a CPU
         probs = torch.softmax(model(x).float(), dim=1)[0].cpu()
         keep = probs[:, kr - r : kr - r + kh, kc - c : kc - c + kw]
         yield (kr, kc, kh, kw), keep.contiguous()

@@ -14,7 +14,7 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassJaccardInd
 
 from ..checks import LRSchedule, WarmupLoss, check_choice
 from ..losses import DEFAULT_SMOOTHING, LossName, implicit_posterior, make_loss, smooth_probs
-from ..models import FCN
+from ..models import FCN, cpu_channels_last
 from .base import PatchTask
 
 __all__ = ["LRSchedule", "LabelSuperResolutionTask", "LossName", "WarmupLoss"]
@@ -196,15 +196,14 @@ class LabelSuperResolutionTask(PatchTask):
         )
 
     #: On the CPU, :meth:`forward` hands the network its input in channels-last memory
-    #: format, oneDNN's native layout: a training step of ``map``'s FCN is about 1.3x
-    #: (one thread) to 1.6x (two) faster than in NCHW, the same results up to float
-    #: rounding (``benchmarks/training.py``). Other devices get the input as it is.
+    #: format (:func:`~torchgeo_lsr.models.cpu_channels_last`). Other devices get the
+    #: input as it is.
     channels_last = True
 
     def forward(self, x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
         """Class logits of the network; channels-last input on the CPU (:attr:`channels_last`)."""
-        if self.channels_last and x.device.type == "cpu" and x.ndim == 4:
-            x = x.contiguous(memory_format=torch.channels_last)
+        if self.channels_last:
+            x = cpu_channels_last(x)
         logits: Tensor = super().forward(x, *args, **kwargs)
         return logits
 
