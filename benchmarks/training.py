@@ -41,8 +41,10 @@ Each records its median s/step, its speed-up over the plain loop and how far its
 drift from the plain loop's.
 
 Usage: ``python benchmarks/training.py [--quick] [--repeats N] [--threads N]
-[--variants NAME ...] [--out FILE.json]``. On a loaded machine two threads wait on each
-other: compare figures of one run only.
+[--variants NAME ...] [--budgets demo larger] [--out FILE.json]``. On a loaded machine two
+threads wait on each other: compare figures of one run only. On 2 CPU cores ``--quick`` takes
+about 2 minutes, ``--budgets demo`` about 4 (``results/training.json``), and the full run of
+both budgets more than an hour (3 repeats of 600 steps of the larger budget, ours and bare).
 
 Writes JSON: ``budgets`` (name -> ``settings``, ``ours_s_per_step``, ``bare_s_per_step``,
 ``ratio``, ``ours_fit_s_per_step``, ``bare_total_s_per_step``, per-repeat ``runs``,
