@@ -70,13 +70,12 @@ BUDGET_FIELDS = (
 #: ``map``'s training budgets, by accelerator: the settings of :data:`BUDGET_FIELDS` that
 #: neither the command line nor a ``--config`` file sets come from the budget of the
 #: accelerator the run finds (:meth:`MapConfig.for_accelerator`). ``cpu`` is
-#: :class:`MapConfig`'s own defaults, the training settings of ``configs/map/demo.yaml``
-#: (whose ``warmup_epochs: 1`` is what the default ``None`` resolves to at 250 steps; the
-#: two differ at other step counts) (the sample
-#: city in under a minute on 2 cores; the real-NAIP figures of ``benchmarks/chesapeake.py``
-#: are of this budget); ``gpu`` is the paper's (``configs/map/paper.yaml``: FCN 5 x 128,
-#: 10,000 steps of 64 patches of 128 px, TorchGeo's plateau schedule, no warm-up). Filled
-#: in below the class.
+#: :class:`MapConfig`'s own defaults, the training settings of ``configs/map/demo.yaml``:
+#: the sample city in under a minute on 2 cores, the budget of the real-NAIP figures of
+#: ``benchmarks/chesapeake.py`` (demo.yaml's ``warmup_epochs: 1`` is what the default
+#: ``None`` resolves to at 250 steps; the two differ at other step counts); ``gpu`` is
+#: the paper's (``configs/map/paper.yaml``: FCN 5 x 128, 10,000 steps of 64 patches of
+#: 128 px, TorchGeo's plateau schedule, no warm-up). Filled in below the class.
 BUDGETS: dict[str, dict[str, Any]] = {}
 
 
