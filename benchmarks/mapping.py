@@ -31,6 +31,7 @@ import torch
 
 from torchgeo_lsr.mapping import MapConfig, map_region
 from torchgeo_lsr.mapping.prediction import load_model, predict_region
+from torchgeo_lsr.models import cpu_channels_last
 from torchgeo_lsr.outputs import write_json
 
 DEMO_CONFIG = Path(__file__).parents[1] / "configs" / "map" / "demo.yaml"
@@ -60,8 +61,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         for tile in tiles:
             with rasterio.open(tile) as src:
                 image = torch.from_numpy(src.read()).float()[None] / 255
-                # the layout prediction runs in on a CPU (predict_windows): the same floor
-                images.append(image.contiguous(memory_format=torch.channels_last))
+                images.append(cpu_channels_last(image))  # prediction's layout: the same floor
         pixels = sum(int(x.shape[-1] * x.shape[-2]) for x in images)
 
         forward, predict = [], []
